@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import typer
 
 from counterflow import logs
+from counterflow.cli_support import exits_on_error
+from counterflow.errors import ConfigError
 from hub.settings import HubSettings, load_hub_settings
 
 CONFIG_OPTION = typer.Option(None, "--config", help="hub TOML settings file")
@@ -20,6 +23,14 @@ POLICIES_OPTION = typer.Option(
 
 
 def settings_from_flags(config: Path | None, **overrides: Any) -> HubSettings:
-    settings = load_hub_settings(config, **overrides)
+    """Settings, with every invalid field named in one error and exit 1 (never a traceback)."""
+    with exits_on_error():
+        try:
+            settings = load_hub_settings(config, **overrides)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"hub settings are invalid: {problems}") from None
     logs.configure(settings.log_level, settings.log_json)
     return settings

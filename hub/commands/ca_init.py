@@ -7,7 +7,6 @@ unencrypted on disk, so each command asks for the passphrase again.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,49 +14,12 @@ import typer
 from cryptography.hazmat.primitives import serialization
 
 from counterflow.cli_support import FORMAT_OPTION, OutputFormat, emit_json, exits_on_error, stdout
-from counterflow.errors import ConfigError
+from counterflow.passphrase import PassphraseEnv, PassphraseFile, read_passphrase
 from hub.commands._apps import ca_app
 from hub.pki.authority import DEFAULT_NAME, CertificateAuthority
 
 CaDir = Annotated[Path, typer.Option("--ca-dir", help="the CA directory")]
-PassphraseFile = Annotated[
-    Path | None,
-    typer.Option("--passphrase-file", help="read the CA passphrase from this file (first line)"),
-]
-PassphraseEnv = Annotated[
-    str | None,
-    typer.Option("--passphrase-env", help="read the CA passphrase from environment variable NAME"),
-]
 Days = Annotated[int, typer.Option("--days", min=1, help="validity in days")]
-
-
-def read_passphrase(
-    file: Path | None, env: str | None, *, prompt: str, confirm: bool = False
-) -> bytes:
-    """From a file, a named environment variable (read now), or a hidden prompt; never empty."""
-    if file is not None and env is not None:
-        raise ConfigError("give either --passphrase-file or --passphrase-env, not both")
-    if file is not None:
-        value = _first_line(file)
-    elif env is not None:
-        if env not in os.environ:
-            raise ConfigError(f"environment variable {env} is not set")
-        value = os.environ[env]
-    else:
-        value = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
-    if not value:
-        raise ConfigError("the passphrase must not be empty")
-    return value.encode("utf-8")
-
-
-def _first_line(file: Path) -> str:
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"passphrase file {file} could not be read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"passphrase file {file} is not UTF-8 text") from None
-    return lines[0] if lines else ""
 
 
 def load_ca(ca_dir: Path, file: Path | None, env: str | None) -> CertificateAuthority:

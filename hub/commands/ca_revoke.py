@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from counterflow.cli_support import FORMAT_OPTION, OutputFormat, emit_json, exits_on_error, stdout
+from counterflow.passphrase import PassphraseEnv, PassphraseFile
 from hub.commands._apps import ca_app
-from hub.commands.ca_init import CaDir, PassphraseEnv, PassphraseFile, load_ca
+from hub.commands.ca_init import CaDir, load_ca
 from hub.pki.authority import copy_file_atomic
 
 

@@ -11,9 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from counterflow.cli_support import FORMAT_OPTION, OutputFormat, emit_json, exits_on_error, stdout
+from counterflow.passphrase import PassphraseEnv, PassphraseFile
 from counterflow.tls import partner_id_of, read_pem
 from hub.commands._apps import ca_app
-from hub.commands.ca_init import CaDir, Days, PassphraseEnv, PassphraseFile, load_ca
+from hub.commands.ca_init import CaDir, Days, load_ca
 from hub.pki.authority import DEFAULT_DAYS, parse_request, write_atomic
 
 

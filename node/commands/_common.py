@@ -6,12 +6,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from counterflow import logs
+from counterflow.cli_support import exits_on_error
+from counterflow.errors import ConfigError
 from counterflow.tokens import GroupIds, Tokeniser
 from node.keyring import Keyring, node_secret
 from node.settings import NodeSettings, load_node_settings
@@ -19,10 +22,24 @@ from node.store import connect
 
 HOME_OPTION = typer.Option(Path("."), "--home", help="the node's home folder (holds node.toml)")
 CONFIG_OPTION = typer.Option(None, "--config", help="settings file (default HOME/node.toml)")
+Home = Annotated[Path, typer.Option("--home", help="the node's home folder (holds node.toml)")]
+Config = Annotated[
+    Path | None, typer.Option("--config", help="settings file (default HOME/node.toml)")
+]
+
+
+def settings_for(home: Path, config: Path | None, **overrides: Any) -> NodeSettings:
+    """Settings, with every invalid field named in one ConfigError (never a traceback)."""
+    try:
+        return load_node_settings(home, config, **overrides)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"node settings are invalid: {problems}") from None
 
 
 def node_settings(home: Path, config: Path | None, **overrides: Any) -> NodeSettings:
-    settings = load_node_settings(home, config, **overrides)
+    with exits_on_error():
+        settings = settings_for(home, config, **overrides)
     logs.configure(settings.log_level, settings.log_json)
     return settings
 

@@ -12,7 +12,6 @@ import hashlib
 from pathlib import Path
 from typing import Annotated
 
-import pydantic
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -21,21 +20,9 @@ from counterflow.cli_support import FORMAT_OPTION, OutputFormat, emit_json, exit
 from counterflow.errors import ConfigError
 from counterflow.tls import load_certificate, partner_id_of, read_pem
 from node.commands._apps import node_app
+from node.commands._common import Config, Home, settings_for
 from node.enroll import create_request, install_certificate, request_fingerprint
-from node.settings import NodeSettings, load_node_settings
-
-Home = Annotated[Path, typer.Option("--home", help="the node's home folder (holds node.toml)")]
-Config = Annotated[
-    Path | None, typer.Option("--config", help="settings file (default HOME/node.toml)")
-]
-
-
-def settings_for(home: Path, config: Path | None) -> NodeSettings:
-    try:
-        return load_node_settings(home, config)
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"node settings are invalid: {problems}") from None
+from node.settings import NodeSettings
 
 
 @node_app.command("enroll")

@@ -7,7 +7,6 @@ either: it only ever receives tokens.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -21,42 +20,10 @@ from counterflow.cli_support import (
     stdout,
     table,
 )
-from counterflow.errors import ConfigError
+from counterflow.passphrase import PassphraseEnv, PassphraseFile, read_passphrase
 from node.commands._apps import key_app
-from node.commands.enroll import Config, Home, settings_for
+from node.commands._common import Config, Home, settings_for
 from node.keyring import Keyring
-
-PassphraseFile = Annotated[
-    Path | None,
-    typer.Option("--passphrase-file", help="read the passphrase from this file (first line)"),
-]
-PassphraseEnv = Annotated[
-    str | None,
-    typer.Option("--passphrase-env", help="read the passphrase from environment variable NAME"),
-]
-
-
-def read_passphrase(file: Path | None, env: str | None, *, confirm: bool) -> bytes:
-    """From a file, a named environment variable (read now), or a hidden prompt; never empty."""
-    if file is not None and env is not None:
-        raise ConfigError("give either --passphrase-file or --passphrase-env, not both")
-    if file is not None:
-        try:
-            lines = file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            raise ConfigError(f"passphrase file {file} could not be read as text") from None
-        value = lines[0] if lines else ""
-    elif env is not None:
-        if env not in os.environ:
-            raise ConfigError(f"environment variable {env} is not set")
-        value = os.environ[env]
-    else:
-        value = typer.prompt(
-            "Export passphrase", hide_input=True, confirmation_prompt=confirm, err=True
-        )
-    if not value:
-        raise ConfigError("the passphrase must not be empty")
-    return value.encode("utf-8")
 
 
 def _keyring_path(home: Path, config: Path | None) -> Path:
@@ -128,7 +95,9 @@ def key_export(
     """Write key epochs encrypted under a passphrase, for the other partners."""
     with exits_on_error(fmt):
         keyring = Keyring.load(_keyring_path(home, config))
-        passphrase = read_passphrase(passphrase_file, passphrase_env, confirm=True)
+        passphrase = read_passphrase(
+            passphrase_file, passphrase_env, prompt="Export passphrase", confirm=True
+        )
         keyring.export(out, passphrase, epochs)
     chosen = sorted(set(epochs)) if epochs else [e.number for e in keyring.epochs()]
     if fmt is OutputFormat.JSON:
@@ -153,6 +122,6 @@ def key_import(
     """Create or extend this node's keyring from another partner's export."""
     with exits_on_error(fmt):
         path = _keyring_path(home, config)
-        passphrase = read_passphrase(passphrase_file, passphrase_env, confirm=False)
+        passphrase = read_passphrase(passphrase_file, passphrase_env, prompt="Export passphrase")
         keyring = Keyring.import_export(export_file, passphrase, path)
     _show(keyring, fmt, f"imported {export_file}; current epoch: {keyring.current_epoch}")

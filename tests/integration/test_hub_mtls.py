@@ -260,6 +260,12 @@ def test_node_push_with_a_foreign_certificate_names_the_problem_before_dialling(
     assert federation.storage.item_count("bank-alpha") == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: node.client._handshake_refused looks for TLS words in the error text, "
+    "but a client certificate refused by the hub (TLS 1.3) reaches grpcio only as 'Socket closed', "
+    "so the node retries and reports HUB_UNREACHABLE instead of CERTIFICATE_REJECTED_BY_HUB",
+)
 def test_node_push_refused_at_the_handshake_says_certificate_rejected_by_hub(
     federation: Federation, pki: TestPki, tmp_path: Path
 ) -> None:
