@@ -21,7 +21,7 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy counterflow hub node
 	$(BIN)/lint-imports
-	source <(bash scripts/pg-test-server.sh --env) && \
+	eval "$$(bash scripts/pg-test-server.sh)" && \
 	  $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 venv: $(STAMP)

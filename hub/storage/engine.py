@@ -6,6 +6,7 @@ the settings is all an operator configures.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +21,7 @@ from hub.storage.sql_store import SqlStorage
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _POSTGRES_DRIVER = "postgresql+psycopg"
+_ALEMBIC_LOCK = threading.Lock()
 # Arbitrary constant shared by every hub process: the advisory lock held while migrating.
 _MIGRATION_LOCK = 0x436F756E746572  # "Counter"
 
@@ -60,14 +62,15 @@ def migrate(engine: Engine) -> None:
 
     Hubs starting together must not both create the tables: SQLite's BEGIN
     IMMEDIATE and a PostgreSQL advisory lock make the second wait, then find
-    the schema at head.
+    the schema at head. Alembic keeps its running context in module globals,
+    so within one process migrations also take turns on a lock.
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as conn:
+    with _ALEMBIC_LOCK, engine.connect() as conn:
         conn.execution_options(**{_sqlite.WRITE_OPTION: True})
         with conn.begin():
-            if False:
+            if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")

@@ -70,6 +70,8 @@ class SqlStorage:
     ) -> BatchOutcome:
         epoch = _batch_epoch(items)
         received = _utc(received_at)
+        # Tallied before the transaction: it checks the tags and keeps work out of the lock.
+        counts = count_rows(tally_items(items), sector, partner_id)
         with self._writing() as conn:
             stored = conn.execute(
                 self._dialect_insert(batches)
@@ -101,7 +103,7 @@ class SqlStorage:
                     items=items,
                 )
                 if not staged:
-                    _bulk.add_counts(conn, count_rows(tally_items(items), sector, partner_id))
+                    _bulk.add_counts(conn, counts)
         return BatchOutcome(batch_id, len(items), tuple(rejections), duplicate=False)
 
     def _claim_epoch(self, conn: Connection, partner_id: str, batch_id: str, epoch: int) -> bool:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -202,18 +203,29 @@ def test_unreachable_postgres_is_a_configuration_error_without_the_password() ->
     assert "s3cret-pw" not in str(refused.value)
 
 
-def test_hubs_opening_one_new_database_together_migrate_it_once(storage_url: str) -> None:
-    start = threading.Barrier(3)
-
-    def open_and_count(_: int) -> int:
-        start.wait()
-        store = open_storage(storage_url)
+def _open_in_process(url: str, ready: Any, results: Any) -> None:
+    ready.wait(60)  # every process has imported everything: open at the same moment
+    try:
+        store = open_storage(url)
         try:
-            return store.item_count()
+            results.put(("ok", store.item_count()))
         finally:
             store.close()
+    except Exception as error:
+        results.put(("failed", repr(error)))
 
-    with ThreadPoolExecutor(3) as pool:
-        counts = list(pool.map(open_and_count, range(3)))
 
-    assert counts == [0, 0, 0]
+def test_hubs_opening_one_new_database_together_migrate_it_once(storage_url: str) -> None:
+    """Separate processes, as real hubs are: the database's own lock must serialise them."""
+    spawn = multiprocessing.get_context("spawn")
+    ready, results = spawn.Barrier(3), spawn.Queue()
+    hubs = [
+        spawn.Process(target=_open_in_process, args=(storage_url, ready, results)) for _ in "abc"
+    ]
+    for hub in hubs:
+        hub.start()
+    outcomes = [results.get(timeout=120) for _ in hubs]
+    for hub in hubs:
+        hub.join(60)
+
+    assert outcomes == [("ok", 0)] * 3
