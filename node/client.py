@@ -25,6 +25,7 @@ from counterflow.v1 import submission_pb2_grpc as pb_grpc
 from counterflow.wire import check_outbound
 from node import outbox
 from node.certcheck import check_own_certificate
+from node.handshake import Probe, probe
 from node.settings import NodeSettings
 from node.store import connect
 
@@ -39,7 +40,6 @@ _BATCH_FAULTS = {
 }
 _R = TypeVar("_R")
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-_HANDSHAKE_MARKERS = ("handshake", "certificate", "ssl", "tls", "alert")
 
 
 @dataclass
@@ -129,7 +129,7 @@ class HubClient:
                 error = from_rpc_error(exc)
                 if report.batches > acked_before:
                     failures = 0
-                failures = self._handle(conn, error, exc, failures)
+                failures = self._handle(conn, error, failures)
 
     def _stream(
         self,
@@ -157,20 +157,22 @@ class HubClient:
             if progress is not None:
                 progress(sizes.get(response.batch_id, 0))
 
-    def _handle(
-        self, conn: sqlite3.Connection, error: RemoteError, exc: grpc.RpcError, failures: int
-    ) -> int:
+    def _handle(self, conn: sqlite3.Connection, error: RemoteError, failures: int) -> int:
         batch_id = error.metadata.get("batch_id")
         if error.code in _BATCH_FAULTS and batch_id:
             outbox.refuse(conn, batch_id, f"{error.code.value}: {error.message}")
             raise error
+        return self._retry_or_raise(error, failures)
+
+    def _retry_or_raise(self, error: RemoteError, failures: int) -> int:
+        """Sleep and return the new failure count, or raise what the partner can act on."""
         if error.status not in _TRANSIENT:
             raise error
-        if _handshake_refused(exc):
+        if not self._settings.insecure and probe(self._settings) is Probe.REFUSED:
             raise CounterflowError(
                 ErrorCode.CERTIFICATE_REJECTED_BY_HUB,
                 f"certificate rejected by hub at {self._settings.hub}: check that it was issued "
-                "by the hub's CA, is not expired or revoked, and that the hub knows this partner",
+                "by the hub's CA and is not expired, and that the hub trusts that CA",
             ) from None
         failures += 1
         if failures >= self._settings.retry_attempts:
@@ -192,34 +194,7 @@ class HubClient:
             try:
                 return call()
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc)
-                if error.status not in (
-                    grpc.StatusCode.UNAVAILABLE,
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                ):
-                    raise error from None
-                if _handshake_refused(exc):
-                    raise CounterflowError(
-                        ErrorCode.CERTIFICATE_REJECTED_BY_HUB,
-                        f"certificate rejected by hub at {self._settings.hub}",
-                    ) from None
-                failures += 1
-                if failures >= self._settings.retry_attempts:
-                    raise CounterflowError(
-                        ErrorCode.HUB_UNREACHABLE,
-                        f"hub unreachable at {self._settings.hub} after {failures} attempts",
-                    ) from None
-                self._sleep(self._backoff(failures))
-
-
-def _handshake_refused(exc: grpc.RpcError) -> bool:
-    """A refused client certificate shows only in the transport's debug text."""
-    text = ""
-    for attr in ("debug_error_string", "details"):
-        getter = getattr(exc, attr, None)
-        if callable(getter):
-            text += str(getter() or "").lower()
-    return any(marker in text for marker in _HANDSHAKE_MARKERS)
+                failures = self._retry_or_raise(from_rpc_error(exc), failures)
 
 
 def _identity(payload: bytes) -> bytes:

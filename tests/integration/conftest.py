@@ -127,7 +127,7 @@ class Wire:
             scheme_version=scheme_version,
             key_epoch=key_epoch,
             token=Wire.token(name) if token is None else token,
-            indicator_type=wire_type,  # type: ignore[arg-type]
+            indicator_type=wire_type,
             group_id=Wire.group_id(name) if group_id is None else group_id,
             country=country,
             week=week,
@@ -230,6 +230,10 @@ class Federation:
             self._channels[files.cert] = partner_channel(self.port, files)
         return self._channels[files.cert]
 
+    def open_channel(self, who: str | TlsFiles) -> grpc.Channel:
+        """A new channel (a new connection and handshake); the caller closes it."""
+        return partner_channel(self.port, self.files(who))
+
     def stub(self, who: str | TlsFiles) -> pb_grpc.SubmissionStub:
         return pb_grpc.SubmissionStub(self.channel(who))
 
@@ -304,7 +308,11 @@ def start_federation(
     crl = root / "hub-tls" / "crl.pem"
     crl.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(pki.crl, crl)
-    settings = hub_settings(root, pki.hub, crl, f"sqlite:///{root / 'hub.db'}")
+    with pytest.MonkeyPatch.context() as patch:
+        # Module-scoped hubs start before the per-test environment cleaning runs.
+        for name in [n for n in os.environ if n.startswith("COUNTERFLOW_HUB_")]:
+            patch.delenv(name)
+        settings = hub_settings(root, pki.hub, crl, f"sqlite:///{root / 'hub.db'}")
     if settings_update:
         settings = settings.model_copy(update=dict(settings_update))
     with running_hub(settings, now=now) as hub:

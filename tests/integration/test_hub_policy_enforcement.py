@@ -7,7 +7,8 @@ clock is fixed at TEST_NOW (2026-11-18).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -148,6 +149,26 @@ def test_an_expired_agreement_names_its_dates(federation: Federation, wire: type
 def test_a_suspended_partner_can_still_read_its_agreement(federation: Federation) -> None:
     agreement = federation.get_agreement("bank-suspended")
     assert (agreement.partner_id, agreement.status) == ("bank-suspended", "suspended")
+
+
+def test_the_same_agreement_lapses_when_the_hubs_clock_passes_its_end(
+    federation_factory: Callable[..., Federation], wire: type[Wire]
+) -> None:
+    later = federation_factory(
+        policies={"bank-alpha": {}}, now=dt.datetime(2028, 1, 1, 0, 0, tzinfo=dt.UTC)
+    )
+    error = _refused(later, "bank-alpha", wire.good_batch("lapse-1", week="2027-W52"))
+    assert (error.status, error.code) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        ErrorCode.AGREEMENT_EXPIRED,
+    )
+    assert later.storage.item_count() == 0
+    # The last day is still inside the agreement (valid_until is inclusive).
+    last_day = federation_factory(
+        policies={"bank-alpha": {}}, now=dt.datetime(2027, 12, 31, 23, 59, tzinfo=dt.UTC)
+    )
+    [response] = last_day.submit("bank-alpha", wire.good_batch("lapse-2", week="2027-W52"))
+    assert response.accepted == 3
 
 
 # -- the policy file changes while the hub runs -------------------------------------------
