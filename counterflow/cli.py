@@ -29,6 +29,7 @@ app.command("demo", help="Run a local demo federation end to end.")(demo)
 def _root() -> None:
     """Pool trafficking signals across partners without pooling data."""
 
+
 # Command package -> (the groups it registers, the dependencies it needs).
 _SIDES = {
     "hub.commands": (("hub", "ca", "policy"), ("sqlalchemy", "alembic")),

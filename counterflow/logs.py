@@ -13,7 +13,10 @@ from typing import Any
 
 import structlog
 
-_FORBIDDEN_KEYS = frozenset({"token", "value", "raw", "key", "secret", "password", "passphrase"})
+_FORBIDDEN_KEYS = frozenset(
+    {"token", "value", "raw", "key", "secret", "password", "passphrase", "canonical"}
+    | {"phone", "email", "iban", "wallet", "url", "api_key", "private_key"}
+)
 
 
 def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from counterflow.errors import ConfigError
 from counterflow.tls import TlsFiles
 
 
@@ -69,6 +70,8 @@ class HubSettings(BaseSettings):
 def load_hub_settings(config: Path | None, **overrides: Any) -> HubSettings:
     """Build settings from an optional TOML file plus explicit overrides (flags)."""
     clean = {k: v for k, v in overrides.items() if v is not None}
+    if config is not None and not config.is_file():
+        raise ConfigError(f"settings file not found: {config}")
     if config is not None:
 
         class _FromFile(HubSettings):

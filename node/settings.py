@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from counterflow.errors import ConfigError
 from counterflow.tls import TlsFiles
 
 
@@ -79,6 +80,8 @@ def load_node_settings(home: Path, config: Path | None = None, **overrides: Any)
     """Settings for the node whose home folder is `home`; reads home/node.toml if present."""
     clean = {k: v for k, v in overrides.items() if v is not None}
     clean["home"] = home
+    if config is not None and not config.is_file():
+        raise ConfigError(f"settings file not found: {config}")
     toml = config if config is not None else home / "node.toml"
     if toml.exists():
 

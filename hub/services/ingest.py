@@ -70,7 +70,7 @@ def ingest_batch(
             received_at=now,
         )
     except CounterflowError as exc:
-        # The node sets aside the one batch named here and carries on with the rest.
+        # The node sets aside the one batch named here; its next push sends the rest.
         exc.metadata.setdefault("batch_id", batch_id)
         raise
 

@@ -36,16 +36,26 @@ _WIRE_TYPES = frozenset(t.wire for t in IndicatorType)
 class WireItem(Protocol):
     """The fields of counterflow.v1.TokenItem the hub reads (duck-typed for speed)."""
 
-    index: int
-    scheme_version: int
-    key_epoch: int
-    token: bytes
-    indicator_type: int
-    group_id: bytes
-    country: str
-    week: str
-    h3_cell: str
-    typology_tags: Iterable[str]
+    @property
+    def index(self) -> int: ...
+    @property
+    def scheme_version(self) -> int: ...
+    @property
+    def key_epoch(self) -> int: ...
+    @property
+    def token(self) -> bytes: ...
+    @property
+    def indicator_type(self) -> int: ...
+    @property
+    def group_id(self) -> bytes: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def week(self) -> str: ...
+    @property
+    def h3_cell(self) -> str: ...
+    @property
+    def typology_tags(self) -> Iterable[str]: ...
 
 
 @lru_cache(maxsize=4096)

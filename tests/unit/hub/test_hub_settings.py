@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 from pydantic import ValidationError
 
 from counterflow.tls import TlsFiles
+from hub.commands._common import settings_from_flags
 from hub.settings import HubSettings, HubTls, load_hub_settings
 
 
@@ -88,7 +90,7 @@ def test_an_unknown_key_in_the_tls_block_is_an_error(tmp_path: Path) -> None:
 
 
 def test_an_unknown_flag_is_an_error() -> None:
-    with pytest.raises(ValidationError, match="extra_forbidden|Extra inputs"):
+    with pytest.raises(ValidationError, match=r"colour\s+Extra inputs are not permitted"):
         load_hub_settings(None, colour="blue")
 
 
@@ -108,12 +110,20 @@ def test_bounds_are_enforced(field: str, value: int) -> None:
     assert caught.value.errors()[0]["loc"] == (field,)
 
 
-def test_a_missing_config_file_leaves_the_defaults(tmp_path: Path) -> None:
-    settings = load_hub_settings(tmp_path / "absent.toml", workers=2)
-    assert settings.workers == 2
-    assert settings.listen == "127.0.0.1:7443"
-
-
 def test_the_crl_can_be_switched_off() -> None:
     settings = load_hub_settings(None, tls=HubTls(crl=None))
     assert settings.tls.crl is None
+
+
+def test_the_command_line_names_every_bad_key_in_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _toml(tmp_path / "hub.toml", "listen_port = 1\nworkers = 0\n")
+    with pytest.raises(typer.Exit) as caught:
+        settings_from_flags(config)
+    assert caught.value.exit_code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "hub settings are invalid:" in err
+    assert "listen_port: Extra inputs are not permitted" in err
+    assert "workers: Input should be greater than or equal to 1" in err
+    assert "INVALID_CONFIG" in err

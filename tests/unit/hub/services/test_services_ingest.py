@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from support.federation import TEST_NOW, write_policy
@@ -15,6 +15,7 @@ from counterflow.v1 import submission_pb2 as pb
 from hub.policy.loader import load_policy
 from hub.policy.models import Agreement
 from hub.services.ingest import IngestLimits, content_hash, ingest_batch
+from hub.services.validation import WireItem
 from hub.storage.engine import open_storage
 from hub.storage.interface import BatchOutcome, Rejection, Storage
 
@@ -60,7 +61,7 @@ def _ingest(
         storage=storage,
         agreement=agreement,
         batch_id=request.batch_id,
-        items=request.items,
+        items=cast(Sequence[WireItem], request.items),
         serialized=request.SerializeToString(deterministic=True),
         now=kw.pop("now", TEST_NOW),
         limits=kw.pop("limits", LIMITS),

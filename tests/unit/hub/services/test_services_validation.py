@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import h3
 import pytest
@@ -12,6 +12,7 @@ from counterflow.errors import ErrorCode, InputError
 from counterflow.v1 import submission_pb2 as pb
 from hub.services.validation import (
     MAX_VIOLATIONS_REPORTED,
+    WireItem,
     check_batch_envelope,
     item_problem,
     raise_if_malformed,
@@ -23,7 +24,7 @@ LONDON_RES5 = h3.latlng_to_cell(51.5072, -0.1276, 5)
 LONDON_RES7 = h3.latlng_to_cell(51.5072, -0.1276, 7)
 
 
-def _item(**fields: Any) -> pb.TokenItem:
+def _item(**fields: Any) -> WireItem:
     values: dict[str, Any] = {
         "index": 0,
         "scheme_version": 1,
@@ -37,7 +38,8 @@ def _item(**fields: Any) -> pb.TokenItem:
         "typology_tags": [],
     }
     values.update(fields)
-    return pb.TokenItem(**values)
+    # The generated stub types enums and repeated fields more narrowly than the Protocol.
+    return cast(WireItem, pb.TokenItem(**values))
 
 
 def test_a_well_formed_item_has_no_problem() -> None:
