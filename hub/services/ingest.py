@@ -29,7 +29,7 @@ from hub.services.validation import (
     tag_ok,
     week_ok,
 )
-from hub.storage.interface import BatchOutcome, ItemRow, Rejection, Storage
+from hub.storage.interface import BatchOutcome, ItemColumns, ItemRow, Rejection, Storage
 
 _WIRE_TYPES = frozenset(t.wire for t in IndicatorType)
 
@@ -77,7 +77,7 @@ def ingest_batch(
 
 def _split(
     batch_id: str, items: Sequence[WireItem], agreement: Agreement, latest: dt.date
-) -> tuple[list[ItemRow], list[Rejection]]:
+) -> tuple[ItemColumns | list[ItemRow], list[Rejection]]:
     fast = _split_by_column(items, agreement, latest)
     if fast is not None:
         return fast, []
@@ -86,62 +86,56 @@ def _split(
 
 def _split_by_column(
     items: Sequence[WireItem], agreement: Agreement, latest: dt.date
-) -> list[ItemRow] | None:
+) -> ItemColumns | None:
     """The common case, every item well-formed and admitted, checked a column at a time.
 
     Set operations over distinct values run in C; None sends the batch down the
     per-item path, which finds and words each problem.
     """
-    tags = [tuple(item.typology_tags) for item in items]
-    types = [item.indicator_type for item in items]
-    countries = [item.country for item in items]
-    weeks = [item.week for item in items]
-    cells = [item.h3_cell for item in items]
-    tokens = [item.token for item in items]
-    group_ids = [item.group_id for item in items]
-    epochs = [item.key_epoch for item in items]
+    tag_lists = [item.typology_tags for item in items]
+    columns = ItemColumns(
+        item_index=[item.index for item in items],
+        scheme_version=[item.scheme_version for item in items],
+        key_epoch=[item.key_epoch for item in items],
+        token=[item.token for item in items],
+        indicator_type=[item.indicator_type for item in items],
+        group_id=[item.group_id for item in items],
+        country=[item.country for item in items],
+        week=[item.week for item in items],
+        h3_cell=[item.h3_cell or None for item in items],
+        tags=[",".join(tags) for tags in tag_lists],
+    )
+    # A tag holding "," would pass as two after the join: count them before it.
+    tag_counts = list(map(len, tag_lists))
     rules = agreement.submit_rules
-    distinct_types, distinct_countries, distinct_cells = set(types), set(countries), set(cells)
-    if not (
-        [item.index for item in items] == list(range(len(items)))
-        and {item.scheme_version for item in items} == {SCHEME_VERSION}
-        and set(map(len, tokens)) == {TOKEN_BYTES}
-        and set(map(len, group_ids)) == {GROUP_ID_BYTES}
-        and len(set(epochs)) == 1
-        and distinct_types <= _WIRE_TYPES
-        and distinct_countries <= ALPHA2
-        and all(week_ok(week, latest) for week in set(weeks))
-        and all(not cell or cell_ok(cell) for cell in distinct_cells)
-        and all(_tags_ok(t) for t in set(tags))
+    types, countries = set(columns.indicator_type), set(columns.country)
+    cells = {cell or "" for cell in columns.h3_cell}
+    well_formed = (
+        columns.item_index == list(range(len(items)))
+        and set(columns.scheme_version) == {SCHEME_VERSION}
+        and set(map(len, columns.token)) == {TOKEN_BYTES}
+        and set(map(len, columns.group_id)) == {GROUP_ID_BYTES}
+        and len(set(columns.key_epoch)) == 1
+        and types <= _WIRE_TYPES
+        and countries <= ALPHA2
+        and all(week_ok(week, latest) for week in set(columns.week))
+        and all(not cell or cell_ok(cell) for cell in cells)
         and all(
-            rules.admits(t, c, cell)
-            for t in distinct_types
-            for c in distinct_countries
-            for cell in distinct_cells
-        )
-    ):
-        return None
-    scheme = [SCHEME_VERSION] * len(items)
-    none_cells = [cell or None for cell in cells]
-    return list(
-        map(
-            ItemRow,
-            range(len(items)),
-            scheme,
-            epochs,
-            tokens,
-            types,
-            group_ids,
-            countries,
-            weeks,
-            none_cells,
-            tags,
+            _tags_ok(joined, n) for joined, n in set(zip(columns.tags, tag_counts, strict=True))
         )
     )
+    if well_formed and all(
+        rules.admits(t, c, cell) for t in types for c in countries for cell in cells
+    ):
+        return columns
+    return None
 
 
-def _tags_ok(tags: tuple[str, ...]) -> bool:
-    return len(tags) <= MAX_TAGS and len(set(tags)) == len(tags) and all(map(tag_ok, tags))
+def _tags_ok(joined: str, count: int) -> bool:
+    if count == 0:
+        return not joined
+    tags = joined.split(",")
+    return len(tags) == count <= MAX_TAGS and len(set(tags)) == count and all(map(tag_ok, tags))
 
 
 def _split_by_item(

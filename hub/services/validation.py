@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
 
@@ -55,7 +55,7 @@ class WireItem(Protocol):
     @property
     def h3_cell(self) -> str: ...
     @property
-    def typology_tags(self) -> Iterable[str]: ...
+    def typology_tags(self) -> Sequence[str]: ...
 
 
 @lru_cache(maxsize=4096)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from operator import attrgetter
+from collections.abc import Iterable
 
-from hub.storage.interface import ALL_TAGS, ItemRow
+from hub.storage.interface import ALL_TAGS, ItemColumns
 
 # (indicator_type, country, week, tag)
 CellKey = tuple[int, str, str, str]
 
-# Grouping runs in C (Counter over attrgetter); Python then loops per distinct group only.
-_GROUP = attrgetter("indicator_type", "country", "week", "tags")
 
+def tally_items(items: ItemColumns) -> Counter[CellKey]:
+    """Every item under tag "" and once under each distinct tag it carries.
 
-def tally_items(items: Sequence[ItemRow]) -> Counter[CellKey]:
-    """Every item under tag "" and once under each distinct tag it carries."""
-    groups: Counter[tuple[int, str, str, tuple[str, ...]]] = Counter(map(_GROUP, items))
+    Grouping runs in C (Counter over zip); Python then loops per distinct group only.
+    """
+    groups: Counter[tuple[int, str, str, str]] = Counter(
+        zip(items.indicator_type, items.country, items.week, items.tags, strict=True)
+    )
     tally: Counter[CellKey] = Counter()
-    for (indicator_type, country, week, tags), count in groups.items():
+    for (indicator_type, country, week, joined), count in groups.items():
         tally[(indicator_type, country, week, ALL_TAGS)] += count
-        for tag in set(tags):
+        if not joined:
+            continue
+        for tag in set(joined.split(",")):
             check_tag(tag)
             tally[(indicator_type, country, week, tag)] += count
     return tally

@@ -26,6 +26,7 @@ from hub.storage.interface import (
     ALL_TAGS,
     BatchOutcome,
     EpochActivation,
+    ItemColumns,
     ItemRow,
     Rejection,
     Summary,
@@ -64,33 +65,30 @@ class SqlStorage:
         sector: str,
         batch_id: str,
         content_hash: bytes,
-        items: Sequence[ItemRow],
+        items: Sequence[ItemRow] | ItemColumns,
         rejections: Sequence[Rejection],
         received_at: datetime,
     ) -> BatchOutcome:
-        epoch = _batch_epoch(items)
+        columns = items if isinstance(items, ItemColumns) else ItemColumns.from_rows(items)
+        epoch = _batch_epoch(columns)
         received = _utc(received_at)
         # Tallied before the transaction: it checks the tags and keeps work out of the lock.
-        counts = count_rows(tally_items(items), sector, partner_id)
+        counts = count_rows(tally_items(columns), sector, partner_id)
         with self._writing() as conn:
-            stored = conn.execute(
-                self._dialect_insert(batches)
-                .values(
-                    partner_id=partner_id,
-                    batch_id=batch_id,
-                    content_hash=content_hash,
-                    sector=sector,
-                    key_epoch=epoch,
-                    accepted=len(items),
-                    rejections=_rejections_json(rejections),
-                    received_at=received,
-                )
-                .on_conflict_do_nothing(index_elements=["partner_id", "batch_id"]),
-                execution_options={"preserve_rowcount": True},
+            stored = _bulk.insert_batch_row(
+                conn,
+                partner_id=partner_id,
+                batch_id=batch_id,
+                content_hash=content_hash,
+                sector=sector,
+                key_epoch=epoch,
+                accepted=len(columns),
+                rejections=_rejections_json(rejections),
+                received_at=received,
             )
             # The primary key decides between concurrent submissions of one batch:
             # PostgreSQL makes the second wait for the first to commit, then skip.
-            if stored.rowcount == 0:
+            if not stored:
                 return _replay(conn, partner_id, batch_id, content_hash)
             if epoch is not None:
                 staged = self._claim_epoch(conn, partner_id, batch_id, epoch)
@@ -100,7 +98,7 @@ class SqlStorage:
                     batch_id=batch_id,
                     sector=sector,
                     received_at=received,
-                    items=items,
+                    items=columns,
                 )
                 if not staged:
                     _bulk.add_counts(conn, counts)
@@ -112,7 +110,7 @@ class SqlStorage:
         FOR SHARE lets a partner's batches proceed together while activate_epoch,
         which takes FOR UPDATE, waits for them (and they for it) on PostgreSQL.
         """
-        active = _locked_epoch(conn, partner_id, for_update=False)
+        active = _bulk.shared_active_epoch(conn, partner_id)
         if active is None:
             conn.execute(
                 self._dialect_insert(partner_state)
@@ -239,8 +237,8 @@ class SqlStorage:
                 yield conn
 
 
-def _batch_epoch(items: Sequence[ItemRow]) -> int | None:
-    epochs = {item.key_epoch for item in items}
+def _batch_epoch(items: ItemColumns) -> int | None:
+    epochs = set(items.key_epoch)
     if len(epochs) > 1:
         raise ValueError("all items of one batch must share one key epoch")
     return epochs.pop() if epochs else None

@@ -224,3 +224,34 @@ def test_a_batch_with_every_item_refused_is_still_stored_once(
     assert _ingest(storage, agreement, request).duplicate
     assert storage.summary().batches == 1
     assert storage.item_count() == 0
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [["a,b"], ["money-mule", "a,b"], ["x", "y", "z", "w"], ["dup", "dup"], ["UPPER"]],
+)
+def test_tags_are_checked_before_they_are_joined(
+    tmp_path: Path, storage: Storage, tags: list[str]
+) -> None:
+    # The column path joins tags with ","; a tag holding "," must not pass as two.
+    request = pb.SubmitBatchRequest(
+        batch_id="tags-1", items=[_item(0), _item(1, typology_tags=tags)]
+    )
+    with pytest.raises(InputError) as caught:
+        _ingest(storage, _agreement(tmp_path), request)
+    assert caught.value.code is ErrorCode.INVALID_ITEM
+    assert caught.value.violations[0][0] == "items[1]"
+    assert storage.item_count() == 0
+
+
+def test_well_formed_batches_take_the_column_path_and_count_every_tag(
+    tmp_path: Path, storage: Storage
+) -> None:
+    request = pb.SubmitBatchRequest(
+        batch_id="cols-1",
+        items=[_item(0, typology_tags=["a", "b"]), _item(1), _item(2, typology_tags=["b"])],
+    )
+    outcome = _ingest(storage, _agreement(tmp_path), request)
+    assert (outcome.accepted, outcome.rejections) == (3, ())
+    assert storage.item_count(PARTNER) == 3
+    assert storage.summary().total_items == 3
