@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
 
 from counterflow.errors import ConfigError
+from counterflow.settings_base import LayeredSettings
 from counterflow.tls import TlsFiles
 
 
@@ -35,7 +31,7 @@ class HubTls(BaseModel):
         return TlsFiles(cert=self.cert, key=self.key, ca=self.ca)
 
 
-class HubSettings(BaseSettings):
+class HubSettings(LayeredSettings):
     model_config = SettingsConfigDict(
         env_prefix="COUNTERFLOW_HUB_", env_nested_delimiter="__", extra="forbid"
     )
@@ -54,17 +50,6 @@ class HubSettings(BaseSettings):
     workers: int = Field(default=8, ge=1, le=64)
     log_level: str = "INFO"
     log_json: bool | None = None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
 def load_hub_settings(config: Path | None, **overrides: Any) -> HubSettings:

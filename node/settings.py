@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
 
 from counterflow.errors import ConfigError
+from counterflow.settings_base import LayeredSettings
 from counterflow.tls import TlsFiles
 
 
@@ -30,7 +26,7 @@ class NodeTls(BaseModel):
     ca: Path = Path("tls/ca.crt")
 
 
-class NodeSettings(BaseSettings):
+class NodeSettings(LayeredSettings):
     model_config = SettingsConfigDict(
         env_prefix="COUNTERFLOW_NODE_", env_nested_delimiter="__", extra="forbid"
     )
@@ -55,17 +51,6 @@ class NodeSettings(BaseSettings):
     rpc_timeout_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
     log_json: bool | None = None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.home / relative

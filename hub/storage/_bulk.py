@@ -110,9 +110,7 @@ def sqlite_write_reports(
     items: ItemColumns,
 ) -> None:
     """One executemany on the pysqlite cursor; the timestamp is stored as SQLAlchemy would."""
-    column_type = reports.c.received_at.type.dialect_impl(connection.dialect)
-    process = column_type.bind_processor(connection.dialect)
-    stamp = process(received_at) if process is not None else received_at
+    stamp = _timestamp(connection, received_at)
     dbapi_connection = connection.connection.driver_connection
     assert dbapi_connection is not None  # a checked-out connection always has one
     dbapi_connection.executemany(_SQLITE_INSERT, _rows(partner_id, batch_id, sector, stamp, items))
@@ -191,9 +189,7 @@ def insert_batch_row(
     received_at: datetime,
 ) -> bool:
     """True if this call stored the row; False if the batch was already there."""
-    column_type = batches.c.received_at.type.dialect_impl(connection.dialect)
-    process = column_type.bind_processor(connection.dialect)
-    stamp = process(received_at) if process is not None else received_at
+    stamp = _timestamp(connection, received_at)
     result = connection.exec_driver_sql(
         _INSERT_BATCH[connection.dialect.name],
         (partner_id, batch_id, content_hash, sector, key_epoch, accepted, rejections, stamp),
@@ -205,3 +201,10 @@ def shared_active_epoch(connection: Connection, partner_id: str) -> int | None:
     """The partner's active epoch, share-locked on PostgreSQL (activation locks it exclusively)."""
     row = connection.exec_driver_sql(_ACTIVE_EPOCH[connection.dialect.name], (partner_id,)).first()
     return None if row is None else int(row[0])
+
+
+def _timestamp(connection: Connection, moment: datetime) -> Any:
+    """A timestamp as SQLAlchemy would bind it (both tables' received_at share one type)."""
+    column_type = reports.c.received_at.type.dialect_impl(connection.dialect)
+    process = column_type.bind_processor(connection.dialect)
+    return process(moment) if process is not None else moment
