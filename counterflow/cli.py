@@ -22,7 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-app.command("demo", help="Run a local demo federation end to end.")(demo)
 
 
 @app.callback()
@@ -49,11 +48,17 @@ def _installed(deps: tuple[str, ...]) -> bool:
 def _load_sides(argv: list[str] | None = None) -> None:
     """Register the groups the command line asks for (all of them for help or no group)."""
     wanted = next((a for a in (argv or []) if not a.startswith("-")), None)
+    both = True
     for module_name, (groups, deps) in _SIDES.items():
+        present = _installed(deps)
+        both = both and present
         if wanted is not None and wanted not in groups and _is_known(wanted):
             continue
-        if _installed(deps):
+        if present:
             importlib.import_module(module_name).register(app)
+    # The demo runs a hub and nodes: offered only where both sides are installed.
+    if both:
+        app.command("demo", help="Run a local demo federation end to end.")(demo)
 
 
 def _is_known(word: str) -> bool:

@@ -55,13 +55,19 @@ def fill(
     batch_items: int,
     progress: Progress | None = None,
 ) -> int:
-    """Turn every indicator not yet sent under this epoch into batches; returns batches made."""
+    """Turn every indicator not yet sent under this epoch into batches; returns batches made.
+
+    Choosing the rows and recording the batch happen in one write transaction,
+    so two builders on one node (an ingest and a push from overlapping jobs)
+    take turns instead of batching the same rows twice.
+    """
     made = 0
     while True:
-        rows = conn.execute(_PENDING_SQL, (tokeniser.epoch, batch_items)).fetchall()
-        if not rows:
-            return made
-        _build_one(conn, rows, tokeniser, group_ids)
+        with transaction(conn):
+            rows = conn.execute(_PENDING_SQL, (tokeniser.epoch, batch_items)).fetchall()
+            if not rows:
+                return made
+            _build_one(conn, rows, tokeniser, group_ids)
         made += 1
         if progress is not None:
             progress(len(rows))
@@ -73,20 +79,12 @@ def _build_one(
     tokeniser: Tokeniser,
     group_ids: GroupIds,
 ) -> None:
+    """Tokenise the rows into one batch and record it; the caller holds the transaction."""
     batch_id = uuid.uuid4().hex
     request = pb.SubmitBatchRequest(batch_id=batch_id)
     links = []
-    for index, (
-        ind_id,
-        type_name,
-        canonical,
-        record_id,
-        source,
-        country,
-        week,
-        cell,
-        tags,
-    ) in enumerate(rows):
+    for index, row in enumerate(rows):
+        ind_id, type_name, canonical, record_id, source, country, week, cell, tags = row
         indicator_type = IndicatorType(str(type_name))
         token = tokeniser.token(indicator_type, str(canonical))
         request.items.add(
@@ -104,18 +102,17 @@ def _build_one(
         links.append((ind_id, tokeniser.epoch, batch_id, index, token))
     check_outbound(request)
     payload = request.SerializeToString(deterministic=True)
-    with transaction(conn):
-        seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM outbox").fetchone()[0]
-        conn.execute(
-            "INSERT INTO outbox (batch_id, seq, key_epoch, item_count, payload, state, created_at) "
-            "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-            (batch_id, seq, tokeniser.epoch, len(rows), payload, utcnow_text()),
-        )
-        conn.executemany(
-            "INSERT INTO batch_items (indicator_id, key_epoch, batch_id, item_index, token) "
-            "VALUES (?, ?, ?, ?, ?)",
-            links,
-        )
+    seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM outbox").fetchone()[0]
+    conn.execute(
+        "INSERT INTO outbox (batch_id, seq, key_epoch, item_count, payload, state, created_at) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+        (batch_id, seq, tokeniser.epoch, len(rows), payload, utcnow_text()),
+    )
+    conn.executemany(
+        "INSERT INTO batch_items (indicator_id, key_epoch, batch_id, item_index, token) "
+        "VALUES (?, ?, ?, ?, ?)",
+        links,
+    )
 
 
 def pending(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:

@@ -8,13 +8,11 @@ sample world, which knows what each export holds, not from the product.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
 from support.federation import (
     hub_settings,
     make_node,
@@ -23,10 +21,22 @@ from support.federation import (
     write_policy,
 )
 from support.pki import build_test_pki
-from support.sample_world import World, build_world, ingest_all, push_all
+from support.sample_world import (
+    World,
+    build_world,
+    hub_batches,
+    ingest_all,
+    node_outbox,
+    push_all,
+)
 
+from counterflow.tokens import GroupIds, Tokeniser
 from hub.server import RunningHub
-from hub.storage.schema import batches, reports
+from node import outbox
+from node.ingest import ingest_file
+from node.sources.profile import load_profile
+from node.sources.quarantine import QuarantineWriter
+from node.store import connect
 
 pytestmark = pytest.mark.slow
 
@@ -82,56 +92,45 @@ def test_simultaneous_pushes_are_stored_once_and_counted_exactly(federation: Fed
 
 def _assert_every_batch_stored_once(federation: Federation) -> None:
     """Each batch the nodes built is at the hub exactly once, with exactly its items."""
-    stored, batch_rows, duplicated = _hub_batches(federation.database_url)
+    stored, batch_rows, duplicated = hub_batches(federation.database_url)
     assert duplicated == []
     sent = {}
     for pid, home in federation.homes.items():
-        outbox = _outbox(home)
+        outbox = node_outbox(home)
         assert {state for _, _, state in outbox} == {"acked"}
         sent.update({(pid, batch_id): count for batch_id, count, _ in outbox})
     assert stored == sent
     assert batch_rows == sent
 
 
-def _hub_batches(
-    url: str,
-) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], list[object]]:
-    """Items per stored batch, the batches table, and any (partner, batch, index) stored twice."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            duplicated = list(
-                conn.execute(
-                    select(reports.c.partner_id, reports.c.batch_id, reports.c.item_index)
-                    .group_by(reports.c.partner_id, reports.c.batch_id, reports.c.item_index)
-                    .having(func.count() > 1)
-                ).all()
-            )
-            stored = {
-                (row.partner_id, row.batch_id): int(row.items)
-                for row in conn.execute(
-                    select(
-                        reports.c.partner_id, reports.c.batch_id, func.count().label("items")
-                    ).group_by(reports.c.partner_id, reports.c.batch_id)
-                )
-            }
-            batch_rows = {
-                (row.partner_id, row.batch_id): int(row.accepted)
-                for row in conn.execute(
-                    select(batches.c.partner_id, batches.c.batch_id, batches.c.accepted)
-                )
-            }
-    finally:
-        engine.dispose()
-    return stored, batch_rows, duplicated
+def test_two_batch_builders_on_one_node_do_not_collide(tmp_path: Path) -> None:
+    """Two `node push` (or `ingest` and `push`) runs on one node home build batches together.
 
+    Seen with two real pushes after a key rotation: the second died with a raw
+    sqlite3.IntegrityError. Here the rival build is slotted in deterministically,
+    between the moment a build has chosen its rows and the moment it starts writing.
+    """
+    world = build_world(tmp_path / "exports", {"ngo-harbour": "ngo"}, records=20)
+    export = world.partners["ngo-harbour"]
+    db = tmp_path / "node.db"
+    rival, builder = connect(db), connect(db)
+    with QuarantineWriter(tmp_path / "quarantine.jsonl", source="test") as quarantine:
+        ingest_file(rival, load_profile(export.profile), export.source, quarantine)
+    tokeniser, group_ids = Tokeniser(bytes(32), 1), GroupIds(bytes(range(32)), 1)
+    rival_made: list[int] = []
 
-def _outbox(home: Path) -> list[tuple[str, int, str]]:
-    conn = sqlite3.connect(f"file:{home / 'node.db'}?mode=ro", uri=True)
+    def build_rival_first(statement: str) -> None:
+        if statement.startswith("BEGIN") and not rival_made:
+            rival_made.append(outbox.fill(rival, tokeniser, group_ids, 10))
+
+    builder.set_trace_callback(build_rival_first)
     try:
-        return [
-            (str(b), int(n), str(s))
-            for b, n, s in conn.execute("SELECT batch_id, item_count, state FROM outbox")
-        ]
+        made = outbox.fill(builder, tokeniser, group_ids, 10)
+        batched = builder.execute("SELECT count(*) FROM batch_items").fetchone()[0]
     finally:
-        conn.close()
+        builder.close()
+        rival.close()
+
+    assert rival_made == [-(-export.items // 10)]
+    assert made == 0  # nothing was left to batch: no error, no second copy
+    assert batched == export.items
