@@ -293,7 +293,12 @@ def main() -> int:
         f"  (c) the hub, with per-cell counts           : {best['c']:>10,.0f} items/s ({median['c']:,.0f})"
     )
     ratio = best["c"] / best["b"]
-    print(f"  (c)/(b) = {ratio:.2f}  (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
+    per_round = [c / b for b, c in zip(figures["b"], figures["c"], strict=True)]
+    print(
+        f"  (c)/(b) = {ratio:.2f} best, {median['c'] / median['b']:.2f} median, per round "
+        + " ".join(f"{r:.2f}" for r in per_round)
+    )
+    print(f"  target (c)/(b) >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'}")
     print(f"  (c)/(a) = {best['c'] / best['a']:.2f}")
     return 0
 

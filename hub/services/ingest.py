@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from counterflow.countries import ALPHA2
 from counterflow.errors import CounterflowError
@@ -32,6 +33,18 @@ from hub.services.validation import (
 from hub.storage.interface import BatchOutcome, ItemColumns, ItemRow, Rejection, Storage
 
 _WIRE_TYPES = frozenset(t.wire for t in IndicatorType)
+_WIRE_FIELDS = attrgetter(
+    "index",
+    "scheme_version",
+    "key_epoch",
+    "token",
+    "indicator_type",
+    "group_id",
+    "country",
+    "week",
+    "h3_cell",
+    "typology_tags",
+)
 
 
 @dataclass(frozen=True)
@@ -92,17 +105,20 @@ def _split_by_column(
     Set operations over distinct values run in C; None sends the batch down the
     per-item path, which finds and words each problem.
     """
-    tag_lists = [item.typology_tags for item in items]
+    # One C-level pass over the items (attrgetter + zip) instead of a Python loop per column.
+    (indexes, schemes, epochs, tokens, types_, group_ids, countries_, weeks, cells_, tag_lists) = (
+        zip(*map(_WIRE_FIELDS, items), strict=True)
+    )
     columns = ItemColumns(
-        item_index=[item.index for item in items],
-        scheme_version=[item.scheme_version for item in items],
-        key_epoch=[item.key_epoch for item in items],
-        token=[item.token for item in items],
-        indicator_type=[item.indicator_type for item in items],
-        group_id=[item.group_id for item in items],
-        country=[item.country for item in items],
-        week=[item.week for item in items],
-        h3_cell=[item.h3_cell or None for item in items],
+        item_index=indexes,
+        scheme_version=schemes,
+        key_epoch=epochs,
+        token=tokens,
+        indicator_type=types_,
+        group_id=group_ids,
+        country=countries_,
+        week=weeks,
+        h3_cell=[cell or None for cell in cells_] if any(cells_) else [None] * len(items),
         tags=[",".join(tags) for tags in tag_lists],
     )
     # A tag holding "," would pass as two after the join: count them before it.
@@ -111,7 +127,7 @@ def _split_by_column(
     types, countries = set(columns.indicator_type), set(columns.country)
     cells = {cell or "" for cell in columns.h3_cell}
     well_formed = (
-        columns.item_index == list(range(len(items)))
+        tuple(columns.item_index) == tuple(range(len(items)))
         and set(columns.scheme_version) == {SCHEME_VERSION}
         and set(map(len, columns.token)) == {TOKEN_BYTES}
         and set(map(len, columns.group_id)) == {GROUP_ID_BYTES}
