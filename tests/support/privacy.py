@@ -14,6 +14,7 @@ The patterns travel on stdin so that no file ever holds them.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import functools
 import json
@@ -23,6 +24,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -162,9 +164,14 @@ def python_for(uid: int, gid: int) -> tuple[str, ...]:
     """
     candidates = [sys.executable, os.path.realpath(sys.executable)]
     candidates += [c for c in (shutil.which("python3.11"), "/usr/bin/python3.11") if c]
-    for candidate in dict.fromkeys(candidates):
-        if os.path.exists(candidate) and _runs_as(uid, gid, candidate):
-            return (candidate, "-S")
+    for attempt in range(2):
+        for candidate in dict.fromkeys(candidates):
+            if os.path.exists(candidate) and _runs_as(uid, gid, candidate):
+                return (candidate, "-S")
+        if attempt == 0:
+            # A checkout or environment uid cannot enter (one under /root, say):
+            # run from a world-readable copy of the packages instead.
+            _use_readable_copy()
     raise AssertionError(f"uid {uid} can run none of {candidates} with the project's packages")
 
 
@@ -237,13 +244,38 @@ def scan_as(uid: int, gid: int, roots: list[Path], patterns: Mapping[str, bytes]
     return answer
 
 
+_IMPORT_PATH: list[str] = []
+
+
+def _import_path() -> list[str]:
+    return _IMPORT_PATH or [str(REPO), *site.getsitepackages()]
+
+
+def _use_readable_copy() -> None:
+    root = Path(tempfile.mkdtemp(prefix="cf-uid-"))
+    atexit.register(shutil.rmtree, root, True)
+    paths = [root / "src"]
+    for package in ("counterflow", "hub", "node"):
+        shutil.copytree(REPO / package, root / "src" / package)
+    for number, packages in enumerate(site.getsitepackages()):
+        target = root / f"site-{number}"
+        shutil.copytree(packages, target, symlinks=True)
+        paths.append(target)
+    for directory, _, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+    os.chmod(root, 0o755)
+    _IMPORT_PATH[:] = [str(p) for p in paths]
+
+
 def _plain_env() -> dict[str, str]:
     """Nothing inherited; the checkout and this environment's packages on the path."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": "/nonexistent",
         "LANG": "C.UTF-8",
-        "PYTHONPATH": os.pathsep.join([str(REPO), *site.getsitepackages()]),
+        "PYTHONPATH": os.pathsep.join(_import_path()),
     }
 
 
