@@ -130,6 +130,14 @@ class HubClient:
                 if report.batches > acked_before:
                     failures = 0
                 failures = self._handle(conn, error, failures)
+                continue
+            if report.batches == acked_before:
+                # The stream ended cleanly without answering anything: never loop on that.
+                raise CounterflowError(
+                    ErrorCode.INTERNAL,
+                    "the hub closed the stream without answering any batch; "
+                    "unsent batches stay in the outbox",
+                )
 
     def _stream(
         self,
@@ -160,7 +168,8 @@ class HubClient:
     def _handle(self, conn: sqlite3.Connection, error: RemoteError, failures: int) -> int:
         batch_id = error.metadata.get("batch_id")
         if error.code in _BATCH_FAULTS and batch_id:
-            outbox.refuse(conn, batch_id, f"{error.code.value}: {error.message}")
+            bad = frozenset(_item_index(field) for field, _ in error.violations)
+            outbox.refuse(conn, batch_id, f"{error.code.value}: {error.message}", bad - {-1})
             raise error
         return self._retry_or_raise(error, failures)
 
@@ -195,6 +204,13 @@ class HubClient:
                 return call()
             except grpc.RpcError as exc:
                 failures = self._retry_or_raise(from_rpc_error(exc), failures)
+
+
+def _item_index(field: str) -> int:
+    """'items[7]' -> 7; anything else -> -1."""
+    if field.startswith("items[") and field.endswith("]") and field[6:-1].isdigit():
+        return int(field[6:-1])
+    return -1
 
 
 def _identity(payload: bytes) -> bytes:

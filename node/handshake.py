@@ -43,7 +43,11 @@ def probe(settings: NodeSettings) -> Probe:
     except ssl.SSLCertVerificationError:
         # It is the hub's certificate that failed our check: not a refusal of ours.
         return Probe.UNREACHABLE
-    except (ssl.SSLError, ConnectionError, TimeoutError, OSError):
+    except ssl.SSLError:
+        # An alert or a hang-up inside the handshake: the hub would not take our certificate.
         return Probe.REFUSED
+    except OSError:
+        # A reset or a timeout says nothing about the certificate: treat as an outage.
+        return Probe.UNREACHABLE
     finally:
         raw.close()

@@ -44,6 +44,9 @@ class IngestReport:
     indicators_seen: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
     skipped_empty: int = 0
+    # Records older than the node's retention: not stored, so a purge is never undone.
+    skipped_by_retention: int = 0
+    unseen_fields: tuple[str, ...] = ()
     started: str = ""
     # Buffered and written with the next commit, so quarantine costs no extra transactions.
     quarantine_rows: list[tuple[object, ...]] = field(default_factory=list, repr=False)
@@ -59,10 +62,12 @@ def ingest_file(
     path: Path,
     quarantine: QuarantineWriter,
     *,
+    retention_days: int | None = None,
     now: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     moment = now or dt.datetime.now(dt.UTC)
+    oldest = moment - dt.timedelta(days=retention_days) if retention_days else None
     canonicaliser = Canonicaliser(profile.phone_region)
     stamp = utcnow_text(moment)
     report = IngestReport(source=profile.name, started=stamp)
@@ -73,6 +78,9 @@ def ingest_file(
             _quarantine(quarantine, report, profile.name, item)
             continue
         report.records_read += 1
+        if oldest is not None and item.observed_at < oldest:
+            report.skipped_by_retention += 1
+            continue
         if item.observed_at > moment + FUTURE_TOLERANCE:
             _quarantine(
                 quarantine,
@@ -90,6 +98,7 @@ def ingest_file(
                 progress(report.records_read)
     _flush(conn, rows, report)
     report.skipped_empty = reading.stats.skipped_empty
+    report.unseen_fields = tuple(reading.stats.unseen_fields)
     if progress is not None:
         progress(report.records_read)
     return report

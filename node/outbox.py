@@ -135,6 +135,14 @@ def payloads(conn: sqlite3.Connection, batch_ids: list[str]) -> Iterator[Pending
             yield PendingBatch(batch_id, int(row[0]), int(row[1]), bytes(row[2]))
 
 
+def acked_items(conn: sqlite3.Connection, key_epoch: int) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(accepted), 0) FROM outbox WHERE state = 'acked' AND key_epoch = ?",
+        (key_epoch,),
+    ).fetchone()
+    return int(row[0])
+
+
 def acknowledge(conn: sqlite3.Connection, response: pb.SubmitBatchResponse) -> None:
     with transaction(conn):
         conn.execute(
@@ -155,10 +163,24 @@ def acknowledge(conn: sqlite3.Connection, response: pb.SubmitBatchResponse) -> N
         )
 
 
-def refuse(conn: sqlite3.Connection, batch_id: str, reason: str) -> None:
-    """A batch the hub will never take: set aside so it does not block the rest."""
+def refuse(
+    conn: sqlite3.Connection, batch_id: str, reason: str, bad_items: frozenset[int] = frozenset()
+) -> None:
+    """Set aside a batch the hub will never take, so it does not block the rest.
+
+    Its other items go back to the pool and into the next batch built (after, say,
+    `batch_items` is lowered below the hub's limit); only the items the hub named
+    as malformed stay with the refused batch, for the operator to look at.
+    """
     with transaction(conn):
         conn.execute(
             "UPDATE outbox SET state = 'refused', refusal = ? WHERE batch_id = ?",
             (reason, batch_id),
+        )
+        indexes = conn.execute(
+            "SELECT item_index FROM batch_items WHERE batch_id = ?", (batch_id,)
+        ).fetchall()
+        conn.executemany(
+            "DELETE FROM batch_items WHERE batch_id = ? AND item_index = ?",
+            [(batch_id, index) for (index,) in indexes if index not in bad_items],
         )

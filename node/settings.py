@@ -33,7 +33,10 @@ class NodeSettings(LayeredSettings):
 
     home: Path = Path(".")
     partner_id: str = ""
-    hub: str = "127.0.0.1:7443"
+    # host:port (a bracketed IPv6 address for host is fine).
+    hub: str = Field(
+        default="127.0.0.1:7443", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}$"
+    )
     # TLS server name the hub's certificate carries (when dialling by IP or alias).
     hub_server_name: str | None = None
     tls: NodeTls = Field(default_factory=NodeTls)

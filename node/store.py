@@ -89,6 +89,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Purged raw values must not linger in free pages (off by default in some builds).
+    conn.execute("PRAGMA secure_delete=ON")
     conn.executescript(SCHEMA)
     for suffix in ("-wal", "-shm"):
         side = path.with_name(path.name + suffix)
@@ -103,7 +105,9 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite may already have rolled back (disk full, I/O error): keep the real error.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,8 @@ def settings_for(home: Path, config: Path | None, **overrides: Any) -> NodeSetti
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"node settings are invalid: {problems}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"node settings file is not valid TOML: {exc}") from None
 
 
 def node_settings(home: Path, config: Path | None, **overrides: Any) -> NodeSettings:

@@ -44,7 +44,14 @@ def ingest(
                 QuarantineWriter(quarantine_file, source=loaded.name) as writer,
                 progress_bar("reading", None) as bar,
             ):
-                report = ingest_file(conn, loaded, source, writer, progress=_delta(bar))
+                report = ingest_file(
+                    conn,
+                    loaded,
+                    source,
+                    writer,
+                    retention_days=settings.retention_days,
+                    progress=_delta(bar),
+                )
             pending = outbox.unbatched_count(conn, tokeniser.epoch)
             with progress_bar("batching", pending) as bar:
                 made = outbox.fill(conn, tokeniser, group_ids, settings.batch_items, bar)
@@ -57,6 +64,9 @@ def ingest(
         "quarantined_total": report.quarantined_total,
         "batches_built": made,
         "purged_by_retention": purged,
+        "skipped_by_retention": report.skipped_by_retention,
+        "skipped_without_indicators": report.skipped_empty,
+        "profile_fields_never_seen": list(report.unseen_fields),
         "quarantine_file": str(quarantine_file),
     }
     if fmt is OutputFormat.JSON:
@@ -67,6 +77,13 @@ def ingest(
         f"indicators ({report.indicators_seen} seen), quarantined {report.quarantined_total}, "
         f"built {made} batches"
     )
+    if report.unseen_fields:
+        stdout().print(
+            "[yellow]warning:[/] no record had these profile fields (a typo in the profile?): "
+            + ", ".join(report.unseen_fields)
+        )
+    if report.skipped_by_retention:
+        stdout().print(f"  skipped {report.skipped_by_retention} records older than retention")
     for reason, count in sorted(report.quarantined.items()):
         stdout().print(f"  quarantined {reason}: {count} (see {quarantine_file})")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -29,12 +30,13 @@ def init(
         if target.exists() and not force:
             raise ConfigError(f"{target} exists; pass --force to overwrite")
         home.mkdir(parents=True, exist_ok=True)
+        # json.dumps writes a valid TOML basic string: quotes and backslashes escaped.
         lines = [
-            f'partner_id = "{partner_id}"',
-            f'hub = "{hub}"',
+            f"partner_id = {json.dumps(partner_id)}",
+            f"hub = {json.dumps(hub)}",
             f"retention_days = {retention_days}",
         ]
         if server_name:
-            lines.append(f'hub_server_name = "{server_name}"')
+            lines.append(f"hub_server_name = {json.dumps(server_name)}")
         target.write_text("\n".join(lines) + "\n")
     stdout().print(f"wrote {target}")

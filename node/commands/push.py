@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from counterflow.cli_support import FORMAT_OPTION, OutputFormat, emit_json, exits_on_error, stdout
+from counterflow.errors import ErrorCode, RemoteError
 from node import outbox
 from node.client import HubClient, open_channel
 from node.commands._apps import node_app
@@ -36,7 +37,8 @@ def push(
                 client = HubClient(settings, channel)
                 with progress_bar("pushing", total) as bar:
                     report = client.push(conn, bar)
-                activation = _activate_if_due(client, tokeniser.epoch)
+                pushed = outbox.acked_items(conn, tokeniser.epoch) > 0
+                activation = _activate_if_due(client, tokeniser.epoch, pushed)
             finally:
                 channel.close()
     result = {
@@ -62,10 +64,21 @@ def push(
         stdout().print(f"key epoch {tokeniser.epoch} is now active at the hub")
 
 
-def _activate_if_due(client: HubClient, epoch: int) -> bool:
-    """After a key rotation, switch the hub over once this epoch's batches are all in."""
-    agreement = client.get_agreement()
-    if agreement.active_key_epoch >= epoch:
+def _activate_if_due(client: HubClient, epoch: int, pushed_this_epoch: bool) -> bool:
+    """After a key rotation, switch the hub over once this epoch's batches are all in.
+
+    Due only when the hub already has an older epoch active and now holds items
+    of this one (a fresh partner's first batch activates its epoch by itself).
+    """
+    if not pushed_this_epoch:
         return False
-    client.activate_epoch(epoch)
+    active = client.get_agreement().active_key_epoch
+    if active == 0 or active >= epoch:
+        return False
+    try:
+        client.activate_epoch(epoch)
+    except RemoteError as exc:
+        if exc.code is ErrorCode.EPOCH_NOT_STAGED:
+            return False
+        raise
     return True

@@ -99,7 +99,24 @@ def _decode(number: int, raw: bytes, encoding: str) -> dict[str, object] | Quara
     if not isinstance(obj, dict):
         kind = _JSON_KINDS.get(type(obj), "a literal")
         return Quarantined(number, None, Reason.BAD_JSON, f"line holds {kind}, not an object")
+    if "\\u" in text and not _encodable(obj):
+        # A lone surrogate escape ("\ud800") decodes to a str no codec can write.
+        return Quarantined(number, None, Reason.BAD_ENCODING, "line holds an unpaired surrogate")
     return obj
+
+
+def _encodable(value: object) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    return True
 
 
 def _value_at(obj: dict[str, object], keys: tuple[str, ...]) -> Value:

@@ -48,7 +48,11 @@ def _line_safe_encoding(value: str) -> str:
         raise ValueError(f"unknown encoding {value!r}") from None
     if name == "utf-8-sig":
         return "utf-8"  # readers drop a leading byte-order mark whatever the encoding
-    if "\n,a".encode(name, errors="strict") != b"\n,a":
+    try:
+        sample = "\n,a".encode(name, errors="strict")
+    except LookupError:
+        raise ValueError(f"{value!r} is not a text encoding") from None
+    if sample != b"\n,a":
         raise ValueError(
             f"encoding {value!r} is not ASCII-compatible; convert the file to UTF-8 first"
         )

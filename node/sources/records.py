@@ -244,14 +244,15 @@ class RecordBuilder:
             raise _RowError(Reason.MISSING_TIMESTAMP, f"field {self._ts_field!r} is empty")
         try:
             moment = self._parse_ts(text)
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC)
+            # Converting a date at the calendar's edge (year 1 or 9999) can overflow.
+            return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
         except (ValueError, OverflowError, OSError):
             raise _RowError(
                 Reason.BAD_TIMESTAMP,
                 f"field {self._ts_field!r} does not match timestamp format {self._ts_format!r}",
             ) from None
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
-        return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
     def _read_country(self, value: Value) -> str:
         name = self._country_field

@@ -181,5 +181,21 @@ def test_refuse_sets_a_batch_aside(conn: sqlite3.Connection) -> None:
     assert conn.execute(
         "SELECT state, refusal FROM outbox WHERE batch_id = ?", (first,)
     ).fetchone() == ("refused", "BATCH_ID_REUSED: batch id reused")
-    # A refused batch's items stay linked: fill does not rebuild them under the same epoch.
-    assert outbox.fill(conn, *_epoch(1), batch_items=2) == 0
+    # Its items go back to the pool: the next fill rebuilds them into a new batch.
+    assert outbox.fill(conn, *_epoch(1), batch_items=2) == 1
+    assert len(outbox.pending(conn)) == 3
+
+
+def test_items_the_hub_named_malformed_stay_with_the_refused_batch(
+    conn: sqlite3.Connection,
+) -> None:
+    outbox.fill(conn, *_epoch(1), batch_items=2)
+    first = outbox.pending(conn)[0][0]
+    outbox.refuse(conn, first, "INVALID_ITEM: bad", frozenset({1}))
+    kept = conn.execute(
+        "SELECT item_index FROM batch_items WHERE batch_id = ?", (first,)
+    ).fetchall()
+    assert kept == [(1,)]
+    # Only the good item is rebuilt, alone in a new batch.
+    assert outbox.fill(conn, *_epoch(1), batch_items=2) == 1
+    assert outbox.pending(conn)[-1][2] == 1
