@@ -184,8 +184,9 @@ def raw_executemany(root: Path, batches: list[bytes]) -> float:
     """The same rows the hub would write, straight into SQLite, 1,000 per transaction."""
     path = root / f"raw-{time.monotonic_ns()}.db"
     conn = sqlite3.connect(path, isolation_level=None)
+    # The hub's own durability settings, so (b) and (c) pay for the same fsyncs.
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL")
     conn.execute(str(CreateTable(reports).compile(dialect=sqlite_dialect.dialect())))
     sql = f"INSERT INTO reports ({', '.join(REPORT_COLUMNS)}) VALUES ({', '.join('?' * len(REPORT_COLUMNS))})"
     received = NOW.isoformat()

@@ -39,6 +39,8 @@ def configure(level: str = "INFO", json: bool | None = None, stream: Any = None)
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _drop_secrets,
+            # Type, message and stack of an exception; never its frames' local variables.
+            structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

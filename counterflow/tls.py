@@ -20,11 +20,12 @@ from cryptography.x509.oid import NameOID
 from counterflow.errors import ConfigError
 
 PARTNER_URI_PREFIX = "urn:counterflow:partner:"
-PARTNER_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# Use with fullmatch: "$" alone would also accept a trailing newline.
+PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 
 def check_partner_id(partner_id: str) -> str:
-    if not PARTNER_ID_PATTERN.match(partner_id):
+    if not PARTNER_ID_PATTERN.fullmatch(partner_id):
         raise ConfigError(
             f"partner id {partner_id!r} must be 2-63 characters of a-z, 0-9 and '-', "
             "starting with a letter or digit"
@@ -47,12 +48,19 @@ def read_pem(path: Path, what: str) -> bytes:
 def write_private(path: Path, data: bytes) -> None:
     """Write a secret so that it is never readable by others, not even briefly."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     try:
+        os.fchmod(fd, stat.S_IRUSR | stat.S_IWUSR)  # whatever the umask said
         os.write(fd, data)
-    finally:
+        os.fsync(fd)
+    except BaseException:
         os.close(fd)
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        staging.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    # Replaced whole: an old key file's looser mode never applies to the new key.
+    os.replace(staging, path)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,6 @@ def partner_id_of(cert: x509.Certificate) -> str | None:
         return None
     uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier)]
     partner_uris = [u[len(PARTNER_URI_PREFIX) :] for u in uris if u.startswith(PARTNER_URI_PREFIX)]
-    if partner_uris != [common_name] or not PARTNER_ID_PATTERN.match(common_name):
+    if partner_uris != [common_name] or not PARTNER_ID_PATTERN.fullmatch(common_name):
         return None
     return common_name

@@ -21,7 +21,8 @@ GROUP_ID_BYTES = 16
 KEY_BYTES = 32
 MAX_TAGS = 3
 MAX_H3_RESOLUTION = 6
-TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+# Use with fullmatch: "$" alone would also accept a trailing newline.
+TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 
 
 def token_input(indicator_type: IndicatorType, canonical: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 
 
 def week_of(moment: dt.date | dt.datetime) -> str:
@@ -15,7 +15,7 @@ def week_of(moment: dt.date | dt.datetime) -> str:
 
 def parse_week(label: str) -> dt.date:
     """The Monday of an ISO week; ValueError names the problem."""
-    match = _WEEK.match(label)
+    match = _WEEK.fullmatch(label)
     if not match:
         raise ValueError(f"week {label!r} is not an ISO week like 2026-W47")
     year, week = int(match.group(1)), int(match.group(2))

@@ -78,6 +78,13 @@ def build_server(
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            # A node whose network died must not hold a worker thread until TCP gives up.
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_connection_idle_ms", 300_000),
+            ("grpc.max_connection_age_ms", 900_000),
+            ("grpc.max_connection_age_grace_ms", 120_000),
         ],
         maximum_concurrent_rpcs=settings.workers * 4,
     )
@@ -92,14 +99,18 @@ def build_server(
 
 
 def _bind(server: grpc.Server, settings: HubSettings, log: object) -> int:
-    if settings.insecure:
-        get_logger("counterflow.hub.server").warning(
-            "INSECURE_MODE",
-            detail="plaintext gRPC, partner id taken from request metadata: local development only",
-        )
-        port: int = server.add_insecure_port(settings.listen)
-    else:
-        port = server.add_secure_port(settings.listen, server_credentials(settings.tls.files()))
+    try:
+        if settings.insecure:
+            get_logger("counterflow.hub.server").warning(
+                "INSECURE_MODE",
+                detail="plaintext gRPC, partner id from request metadata: local development only",
+            )
+            port: int = server.add_insecure_port(settings.listen)
+        else:
+            credentials = server_credentials(settings.tls.files())
+            port = server.add_secure_port(settings.listen, credentials)
+    except RuntimeError:
+        port = 0
     if port == 0:
         raise ConfigError(f"could not listen on {settings.listen}")
     return port

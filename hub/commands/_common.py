@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pydantic
+import pydantic_settings
 import typer
 
 from counterflow import logs
@@ -27,6 +29,8 @@ def settings_from_flags(config: Path | None, **overrides: Any) -> HubSettings:
     with exits_on_error():
         try:
             settings = load_hub_settings(config, **overrides)
+        except (tomllib.TOMLDecodeError, pydantic_settings.SettingsError) as exc:
+            raise ConfigError(f"hub settings could not be read: {exc}") from None
         except pydantic.ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()

@@ -399,7 +399,7 @@ def requested_partner_id(request: x509.CertificateSigningRequest) -> str:
     if len(names) != 1:
         raise _bad_request("the signing request must have exactly one common name")
     partner_id = str(names[0].value)
-    if not PARTNER_ID_PATTERN.match(partner_id):
+    if not PARTNER_ID_PATTERN.fullmatch(partner_id):
         raise _bad_request(
             f"common name {partner_id!r} is not a partner id (2-63 characters of a-z, 0-9 and '-')"
         )

@@ -221,7 +221,7 @@ class Agreement(_Strict):
     @field_validator("partner_id")
     @classmethod
     def _partner_id_shape(cls, value: str) -> str:
-        if not PARTNER_ID_PATTERN.match(value):
+        if not PARTNER_ID_PATTERN.fullmatch(value):
             raise ValueError(
                 "must be 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
             )

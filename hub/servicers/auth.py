@@ -22,6 +22,7 @@ from counterflow.rpc_status import to_status
 from counterflow.tls import partner_id_of
 from hub.pki.crl import CrlWatcher
 from hub.policy.registry import PolicyRegistry
+from hub.servicers.errors import public_error
 
 INSECURE_PARTNER_HEADER = "x-counterflow-partner-id"
 _CACHE_LIMIT = 10_000
@@ -110,7 +111,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             self._log.warning(
                 "rpc_unauthenticated", method=method, code=exc.code.value, **exc.metadata
             )
-            context.abort_with_status(to_status(exc))
+            context.abort_with_status(to_status(public_error(exc)))
 
 
 def _wrap(

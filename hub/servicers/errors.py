@@ -13,8 +13,17 @@ from typing import Any
 
 import grpc
 
-from counterflow.errors import CounterflowError, ErrorCode
+from counterflow.errors import CATALOG, ConfigError, CounterflowError, ErrorCode
 from counterflow.rpc_status import to_status
+
+
+def public_error(exc: CounterflowError) -> CounterflowError:
+    """The hub's own configuration problems stay in its log; the caller gets the catalog text."""
+    if isinstance(exc, ConfigError):
+        return CounterflowError(
+            ErrorCode.UNAVAILABLE, CATALOG[ErrorCode.UNAVAILABLE].public_message
+        )
+    return exc
 
 
 @contextmanager
@@ -23,8 +32,12 @@ def rpc_errors(context: grpc.ServicerContext, log: Any) -> Iterator[None]:
         yield
     except CounterflowError as exc:
         log.warning("rpc_refused", code=exc.code.value, detail=exc.message, **exc.metadata)
-        context.abort_with_status(to_status(exc))
+        context.abort_with_status(to_status(public_error(exc)))
     except Exception:
+        if not context.is_active():
+            # The client went away (cancelled, deadline, connection lost): nothing to answer.
+            log.info("rpc_cancelled")
+            return
         log.exception("rpc_failed")
         context.abort_with_status(
             to_status(CounterflowError(ErrorCode.INTERNAL, "internal error; see hub log"))

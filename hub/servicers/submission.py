@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import grpc
 
+from counterflow.errors import CounterflowError, ErrorCode
 from counterflow.logs import get as get_logger
 from counterflow.v1 import submission_pb2 as pb
 from counterflow.v1 import submission_pb2_grpc as pb_grpc
@@ -51,6 +52,11 @@ class SubmissionServicer(pb_grpc.SubmissionServicer):
             partner_id = self._hub.authenticator.identify(context)
             log = log.bind(partner_id=partner_id)
             for request in request_iterator:
+                # Revocation and agreement changes apply to an open stream at the next batch.
+                if self._hub.authenticator.identify(context) != partner_id:
+                    raise CounterflowError(
+                        ErrorCode.CERTIFICATE_INVALID, "caller changed mid-stream"
+                    )
                 outcome = self._ingest(partner_id, request)
                 _tally(totals, outcome)
                 yield _response(outcome)

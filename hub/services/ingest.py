@@ -132,6 +132,7 @@ def _split_by_column(
         and set(map(len, columns.token)) == {TOKEN_BYTES}
         and set(map(len, columns.group_id)) == {GROUP_ID_BYTES}
         and len(set(columns.key_epoch)) == 1
+        and columns.key_epoch[0] >= 1
         and types <= _WIRE_TYPES
         and countries <= ALPHA2
         and all(week_ok(week, latest) for week in set(columns.week))
@@ -140,9 +141,11 @@ def _split_by_column(
             _tags_ok(joined, n) for joined, n in set(zip(columns.tags, tag_counts, strict=True))
         )
     )
-    if well_formed and all(
-        rules.admits(t, c, cell) for t in types for c in countries for cell in cells
-    ):
+    if not well_formed:
+        return None
+    # Only the combinations that occur: a cross product of distinct values can explode.
+    combinations = set(zip(columns.indicator_type, columns.country, columns.h3_cell, strict=True))
+    if all(rules.admits(t, c, cell or "") for t, c, cell in combinations):
         return columns
     return None
 

@@ -28,7 +28,7 @@ from counterflow.tokens import (
 )
 from counterflow.weeks import parse_week
 
-BATCH_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+BATCH_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_VIOLATIONS_REPORTED = 20
 _WIRE_TYPES = frozenset(t.wire for t in IndicatorType)
 
@@ -68,6 +68,8 @@ def _week_monday(label: str) -> dt.date | None:
 
 @lru_cache(maxsize=65536)
 def _cell_problem(cell: str) -> str | None:
+    if cell != cell.lower():
+        return "must be written in lower-case hex"
     if not h3.is_valid_cell(cell):
         return "is not a valid H3 cell"
     if h3.get_resolution(cell) > MAX_H3_RESOLUTION:
@@ -77,7 +79,7 @@ def _cell_problem(cell: str) -> str | None:
 
 @lru_cache(maxsize=1024)
 def tag_ok(tag: str) -> bool:
-    return TAG_PATTERN.match(tag) is not None
+    return TAG_PATTERN.fullmatch(tag) is not None
 
 
 def cell_ok(cell: str) -> bool:
@@ -95,6 +97,8 @@ def item_problem(item: WireItem, position: int, latest_week: dt.date) -> str | N
         return f"index {item.index} does not match position {position}"
     if item.scheme_version != SCHEME_VERSION:
         return f"token scheme version {item.scheme_version} is not supported (want 1)"
+    if item.key_epoch < 1:
+        return f"key epoch {item.key_epoch} is not valid (epochs start at 1)"
     if len(item.token) != TOKEN_BYTES:
         return f"token must be {TOKEN_BYTES} bytes, got {len(item.token)}"
     if item.indicator_type not in _WIRE_TYPES:
@@ -127,7 +131,7 @@ def _tags_problem(tags: list[str]) -> str | None:
 
 
 def check_batch_envelope(batch_id: str, item_count: int, max_items: int) -> None:
-    if not BATCH_ID_PATTERN.match(batch_id):
+    if not BATCH_ID_PATTERN.fullmatch(batch_id):
         raise InputError(
             ErrorCode.INVALID_REQUEST,
             "batch id must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'",

@@ -22,7 +22,8 @@ WRITE_OPTION = "counterflow_write"
 BUSY_TIMEOUT_MS = 5000
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
+    # FULL: a batch is answered as stored only once its commit is on disk (power loss included).
+    "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
 )

@@ -320,3 +320,31 @@ def test_a_revoked_partner_with_a_policy_is_still_refused(
         grpc.StatusCode.UNAUTHENTICATED,
         ErrorCode.CERTIFICATE_REVOKED,
     )
+
+
+def test_a_suspension_reaches_a_stream_that_is_already_open(
+    federation_factory: Callable[..., Federation], wire: type[Wire]
+) -> None:
+    import threading
+
+    hub = federation_factory(policies={"bank-alpha": {}})
+    first_answered = threading.Event()
+
+    def requests() -> Any:
+        yield wire.good_batch("open-stream-1")
+        first_answered.wait(10)
+        hub.write_policy("bank-alpha", status="suspended", version=2)
+        yield wire.good_batch("open-stream-2")
+
+    stream = hub.stub("bank-alpha").SubmitBatches(requests(), timeout=30)
+    first = next(stream)
+    assert first.accepted == 3
+    first_answered.set()
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stream)
+    error = from_rpc_error(caught.value)
+    assert (error.status, error.code) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        ErrorCode.AGREEMENT_NOT_ACTIVE,
+    )
+    assert hub.storage.item_count("bank-alpha") == 3

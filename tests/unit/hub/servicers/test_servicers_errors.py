@@ -102,10 +102,14 @@ def test_input_errors_carry_field_violations() -> None:
     assert remote.violations == error.violations
 
 
-def test_subclasses_keep_their_code() -> None:
-    remote = from_rpc_error(_call(_raise(ConfigError("hub misconfigured"))))
-    assert remote.status is grpc.StatusCode.FAILED_PRECONDITION
-    assert remote.code is ErrorCode.INVALID_CONFIG
+def test_the_hubs_own_configuration_problems_stay_in_its_log() -> None:
+    # A missing CRL file, say: the caller learns "try again", never the hub's file paths.
+    with capture_logs() as logs:
+        remote = from_rpc_error(_call(_raise(ConfigError("CRL not found: /srv/hub/crl.pem"))))
+    assert remote.status is grpc.StatusCode.UNAVAILABLE
+    assert remote.code is ErrorCode.UNAVAILABLE
+    assert "/srv/hub" not in remote.message
+    assert any("/srv/hub" in str(e.get("detail")) for e in logs)
 
 
 def test_a_refusal_is_logged_with_its_code_and_metadata() -> None:

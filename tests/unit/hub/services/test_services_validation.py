@@ -177,3 +177,26 @@ def test_mixed_epochs_alone_refuse_the_batch() -> None:
         ("items.key_epoch", "all items of a batch must share one key epoch")
     ]
     assert caught.value.metadata == {"batch_id": "b", "malformed": "0"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"week": "2026-W47\n"}, "is not an ISO week"),
+        ({"week": "\uff12\uff10\uff12\uff16-W47"}, "is not an ISO week"),
+        ({"typology_tags": ["abc\n"]}, "is not lower-case"),
+        ({"h3_cell": LONDON_RES5.upper()}, "lower-case hex"),
+        ({"key_epoch": 0}, "epochs start at 1"),
+    ],
+)
+def test_only_one_spelling_of_each_value_passes(fields: dict[str, Any], problem: str) -> None:
+    # Two spellings of one week, tag or cell would split a count in two.
+    found = item_problem(_item(**fields), 0, LATEST)
+    assert found is not None
+    assert problem in found
+
+
+def test_a_batch_id_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(InputError) as caught:
+        check_batch_envelope("b1\n", 1, 10)
+    assert caught.value.code is ErrorCode.INVALID_REQUEST

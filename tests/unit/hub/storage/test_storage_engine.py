@@ -148,7 +148,7 @@ def test_sqlite_connections_use_wal_and_wait_for_locks(sqlite_url: str) -> None:
 
     assert pragmas == {
         "journal_mode": "wal",
-        "synchronous": 1,
+        "synchronous": 2,  # FULL: an answered batch survives a power loss
         "foreign_keys": 1,
         "busy_timeout": 5000,
     }
