@@ -9,29 +9,18 @@ sample world, which knows what each export holds, not from the product.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.federation import (
-    hub_settings,
-    make_node,
-    running_hub,
-    shared_keyring,
-    write_policy,
-)
-from support.pki import build_test_pki
 from support.sample_world import (
-    World,
     build_world,
     hub_batches,
-    ingest_all,
     node_outbox,
     push_all,
 )
+from support.world_federation import WorldFederation, world_federation
 
 from counterflow.tokens import GroupIds, Tokeniser
-from hub.server import RunningHub
 from node import outbox
 from node.ingest import ingest_file
 from node.sources.profile import load_profile
@@ -44,28 +33,15 @@ PARTNERS = {"bank-north": "bank", "ngo-harbour": "ngo", "platform-ads": "platfor
 BATCH_ITEMS = 100
 
 
-@dataclass
-class Federation:
-    world: World
-    hub: RunningHub
-    database_url: str
-    homes: dict[str, Path]
+Federation = WorldFederation
 
 
 @pytest.fixture
 def federation(tmp_path: Path, storage_url: str) -> Iterator[Federation]:
-    pki = build_test_pki(tmp_path / "pki", list(PARTNERS))
-    for partner_id, sector in PARTNERS.items():
-        write_policy(tmp_path / "hub" / "policies", partner_id, sector=sector)
-    world = build_world(tmp_path / "exports", PARTNERS, records=600)
-    keyring = shared_keyring(tmp_path / "consortium.json")
-    settings = hub_settings(tmp_path / "hub", pki.hub, pki.crl, storage_url)
-    with running_hub(settings) as hub:
-        homes = {pid: tmp_path / "nodes" / pid for pid in PARTNERS}
-        for pid, home in homes.items():
-            make_node(home, pid, pki.partners[pid], hub.port, keyring, batch_items=BATCH_ITEMS)
-        ingest_all(world, homes)
-        yield Federation(world, hub, storage_url, homes)
+    with world_federation(
+        tmp_path, PARTNERS, storage_url, records=600, batch_items=BATCH_ITEMS
+    ) as running:
+        yield running
 
 
 def test_simultaneous_pushes_are_stored_once_and_counted_exactly(federation: Federation) -> None:

@@ -14,7 +14,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -23,14 +23,9 @@ from sqlalchemy import create_engine, select
 from support.federation import (
     TEST_WEEK,
     cli,
-    hub_settings,
-    make_node,
-    running_hub,
-    shared_keyring,
-    write_policy,
 )
-from support.pki import TestPki, build_test_pki
-from support.sample_world import World, build_world, ingest_all, push_all
+from support.sample_world import push_all
+from support.world_federation import WorldFederation, world_federation
 
 from counterflow.errors import ErrorCode
 from counterflow.indicators import IndicatorType
@@ -39,7 +34,6 @@ from counterflow.tls import channel_credentials
 from counterflow.tokens import SCHEME_VERSION, GroupIds, Tokeniser
 from counterflow.v1 import submission_pb2 as pb
 from counterflow.v1 import submission_pb2_grpc as pb_grpc
-from hub.server import RunningHub
 from hub.storage.interface import Summary
 from hub.storage.schema import reports
 from node import outbox
@@ -58,29 +52,15 @@ PASSPHRASE = "rotation day passphrase"
 JSON = ("--format", "json")
 
 
-@dataclass
-class Federation:
-    world: World
-    hub: RunningHub
-    pki: TestPki
-    database_url: str
-    homes: dict[str, Path]
+Federation = WorldFederation
 
 
 @pytest.fixture
 def federation(tmp_path: Path, storage_url: str) -> Iterator[Federation]:
-    pki = build_test_pki(tmp_path / "pki", list(PARTNERS))
-    for partner_id, sector in PARTNERS.items():
-        write_policy(tmp_path / "hub" / "policies", partner_id, sector=sector)
-    world = build_world(tmp_path / "exports", PARTNERS, records=400)
-    keyring = shared_keyring(tmp_path / "consortium.json")
-    settings = hub_settings(tmp_path / "hub", pki.hub, pki.crl, storage_url)
-    with running_hub(settings) as hub:
-        homes = {pid: tmp_path / "nodes" / pid for pid in PARTNERS}
-        for pid, home in homes.items():
-            make_node(home, pid, pki.partners[pid], hub.port, keyring, batch_items=BATCH_ITEMS)
-        ingest_all(world, homes)
-        yield Federation(world, hub, pki, storage_url, homes)
+    with world_federation(
+        tmp_path, PARTNERS, storage_url, records=400, batch_items=BATCH_ITEMS
+    ) as running:
+        yield running
 
 
 def test_key_rotation_swaps_epochs_without_double_counting(
