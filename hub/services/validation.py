@@ -106,10 +106,11 @@ def item_problem(item: WireItem, position: int, latest_week: dt.date) -> str | N
     if len(item.group_id) != GROUP_ID_BYTES:
         return f"group id must be {GROUP_ID_BYTES} bytes, got {len(item.group_id)}"
     if item.country not in ALPHA2:
-        return f"country {item.country!r} is not an ISO 3166-1 alpha-2 code"
+        # Malformed text is never echoed: a broken node might have put a raw value there.
+        return f"country ({len(item.country)} characters) is not an ISO 3166-1 alpha-2 code"
     monday = _week_monday(item.week)
     if monday is None:
-        return f"week {item.week!r} is not an ISO week like 2026-W47"
+        return f"week ({len(item.week)} characters) is not an ISO week like 2026-W47"
     if monday > latest_week:
         return f"week {item.week} is in the future"
     if item.h3_cell:
@@ -126,7 +127,7 @@ def _tags_problem(tags: list[str]) -> str | None:
         return "typology tags repeat"
     for tag in tags:
         if not tag_ok(tag):
-            return f"typology tag {tag[:70]!r} is not lower-case [a-z0-9_.:-]"
+            return f"a typology tag ({len(tag)} characters) is not lower-case [a-z0-9_.:-]"
     return None
 
 
