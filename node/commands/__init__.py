@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from node.commands import (  # noqa: F401  (each module registers its command)
+    amlsim_split,
     enroll,
     ingest,
     init,

@@ -15,7 +15,9 @@ from typing import ClassVar, Protocol
 from pydantic import BaseModel
 
 from counterflow.errors import ConfigError
+from node.sources.amlsim_reader import AmlsimReader
 from node.sources.csv_reader import CsvReader
+from node.sources.htcds_reader import HtcdsCsvReader
 from node.sources.jsonl_reader import JsonlReader
 from node.sources.profile import SourceProfile
 from node.sources.records import Quarantined, ReadStats, Record
@@ -42,7 +44,9 @@ class Reader(Protocol):
 
 READERS: dict[str, type[Reader]] = {
     "csv": CsvReader,
+    "htcds_csv": HtcdsCsvReader,
     "jsonl": JsonlReader,
+    "amlsim": AmlsimReader,
 }
 
 

@@ -88,7 +88,7 @@ def test_every_problem_of_a_file_is_reported_with_its_line() -> None:
     lines = problems(path)
 
     assert lines == [
-        f"{path}:3: reader: unknown reader 'xlsx' (known: csv, jsonl)",
+        f"{path}:3: reader: unknown reader 'xlsx' (known: amlsim, csv, htcds_csv, jsonl)",
         f"{path}:4: colour: unknown key",
         f"{path}:5: timestamp.format: not a usable strptime format: "
         "'Q' is a bad directive in format '%Q'",

@@ -16,7 +16,7 @@ DOCS = Path(__file__).parents[4] / "docs" / "source-profiles.md"
 
 
 def test_registry_names_each_reader_with_its_options_model() -> None:
-    assert sorted(READERS) == ["csv", "jsonl"]
+    assert sorted(READERS) == ["amlsim", "csv", "htcds_csv", "jsonl"]
     for reader in READERS.values():
         assert issubclass(reader.options_model, BaseModel)
         assert reader.options_model.model_config.get("extra") == "forbid"
