@@ -16,7 +16,7 @@ from counterflow.cli_support import (
     table,
 )
 from node.commands._apps import node_app
-from node.sources.amlsim import DEFAULT_START, split_world_counted
+from node.sources.amlsim import DEFAULT_START, split_world
 
 
 @node_app.command("amlsim-split")
@@ -36,9 +36,7 @@ def amlsim_split(
 ) -> None:
     """Give each bank only its own customers' accounts and the transfers that touch them."""
     with exits_on_error(fmt):
-        shares = split_world_counted(
-            nodes, transactions, banks, out, seed, start_date=start_date.date()
-        )
+        shares = split_world(nodes, transactions, banks, out, seed, start_date=start_date.date())
     rows = [
         {
             "bank": share.folder.name,

@@ -77,26 +77,8 @@ def split_world(
     seed: int = 0,
     *,
     start_date: dt.date = DEFAULT_START,
-) -> list[Path]:
-    """Write one folder per bank (nodes.csv, transactions.csv, profile.yaml); their paths."""
-    return [
-        share.folder
-        for share in split_world_counted(
-            nodes_csv, transactions_csv, banks, out_dir, seed, start_date=start_date
-        )
-    ]
-
-
-def split_world_counted(
-    nodes_csv: Path,
-    transactions_csv: Path,
-    banks: int,
-    out_dir: Path,
-    seed: int = 0,
-    *,
-    start_date: dt.date = DEFAULT_START,
 ) -> list[BankShare]:
-    """As `split_world`, with each bank's counts for the command's summary."""
+    """Write one folder per bank (nodes.csv, transactions.csv, profile.yaml), with its counts."""
     if banks < 1:
         raise ConfigError("the number of banks must be at least 1")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):

@@ -66,11 +66,17 @@ class _Decoding:
 
 
 class CsvReader:
+    """CSV with a header row; a format built on CSV overrides `builder` and `options_model`."""
+
     options_model: ClassVar[type[BaseModel]] = CsvOptions
 
     def __init__(self, profile: SourceProfile) -> None:
         self._profile = profile
-        self._options = reader_options(profile, CsvOptions)
+        self._options: CsvOptions = reader_options(profile, self.options_model)  # type: ignore[assignment]
+
+    def builder(self, header: list[str], path: Path) -> RecordBuilder:
+        """How rows become records, once the header is known."""
+        return RecordBuilder(self._profile, slots_from_header(self._profile, header, path))
 
     def read(self, path: Path, stats: ReadStats) -> Generator[Record | Quarantined, None, None]:
         options = self._options
@@ -84,11 +90,10 @@ class CsvReader:
                 decoding.lines(handle), delimiter=options.delimiter, quotechar=options.quotechar
             )
             header = _header(rows, decoding, path, stats)
-            builder = RecordBuilder(self._profile, slots_from_header(self._profile, header, path))
-            yield from _body(rows, decoding, builder, len(header), stats)
+            yield from _body(rows, decoding, self.builder(header, path), len(header), stats)
 
     def __repr__(self) -> str:
-        return f"CsvReader({self._profile.name!r})"
+        return f"{type(self).__name__}({self._profile.name!r})"
 
 
 def _header(rows: _CsvRows, decoding: _Decoding, path: Path, stats: ReadStats) -> list[str]:

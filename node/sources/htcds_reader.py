@@ -8,8 +8,7 @@ nothing of it is stored, quarantined or logged.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, ClassVar
 
@@ -18,12 +17,11 @@ from pydantic import BaseModel, Field, StringConstraints
 from counterflow.errors import ConfigError
 
 # The CSV reader's row loop is reused as is, so both readers treat messy rows alike.
-from node.sources.csv_reader import CsvOptions, _body, _Decoding, _header
+from node.sources.csv_reader import CsvOptions, CsvReader
 from node.sources.htcds import ROLE_FIELD, VICTIM_PREFIX, RoleColumns, is_victim_field, role_columns
-from node.sources.profile import FieldName, SourceProfile, reader_options
+from node.sources.profile import FieldName, SourceProfile
 from node.sources.records import (
     Quarantined,
-    ReadStats,
     Record,
     RecordBuilder,
     Value,
@@ -51,33 +49,23 @@ class _RoleGatedBuilder(RecordBuilder):
         return super().build(line, values)
 
 
-class HtcdsCsvReader:
+class HtcdsCsvReader(CsvReader):
+    """The CSV reader, with the role rule applied before a row becomes a record."""
+
     options_model: ClassVar[type[BaseModel]] = HtcdsCsvOptions
 
     def __init__(self, profile: SourceProfile) -> None:
-        self._profile = profile
-        self._options = reader_options(profile, HtcdsCsvOptions)
-        _refuse_victim_indicators(profile, self._options.victim_prefixes)
+        super().__init__(profile)
+        assert isinstance(self._options, HtcdsCsvOptions)  # options_model above
+        self._htcds = self._options
+        _refuse_victim_indicators(profile, self._htcds.victim_prefixes)
 
-    def read(self, path: Path, stats: ReadStats) -> Generator[Record | Quarantined, None, None]:
-        options = self._options
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise ConfigError(f"cannot open source file {path}: {exc.strerror}") from None
-        with handle:
-            decoding = _Decoding(options.encoding)
-            rows = csv.reader(
-                decoding.lines(handle), delimiter=options.delimiter, quotechar=options.quotechar
-            )
-            header = _header(rows, decoding, path, stats)
-            columns = role_columns(header, options.role_field, options.victim_prefixes, path)
-            slots = slots_from_header(self._profile, header, path)
-            builder = _RoleGatedBuilder(self._profile, slots, columns)
-            yield from _body(rows, decoding, builder, len(header), stats)
-
-    def __repr__(self) -> str:
-        return f"HtcdsCsvReader({self._profile.name!r})"
+    def builder(self, header: list[str], path: Path) -> RecordBuilder:
+        options = self._htcds
+        columns = role_columns(header, options.role_field, options.victim_prefixes, path)
+        return _RoleGatedBuilder(
+            self._profile, slots_from_header(self._profile, header, path), columns
+        )
 
 
 def _refuse_victim_indicators(profile: SourceProfile, prefixes: Sequence[str]) -> None:

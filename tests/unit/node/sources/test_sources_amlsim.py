@@ -25,7 +25,7 @@ from node.canonical.iban import canonical_iban, mod97
 from node.commands import amlsim_split as _amlsim_split  # noqa: F401  (registers the command)
 from node.commands._apps import node_app
 from node.ingest import ingest_file
-from node.sources.amlsim import bank_of, bank_profile, iban_for, split_world, split_world_counted
+from node.sources.amlsim import bank_of, bank_profile, iban_for, split_world
 from node.sources.profile import SourceProfile, load_profile
 from node.sources.quarantine import QuarantineWriter
 from node.sources.records import Quarantined, Reason, Record
@@ -57,7 +57,8 @@ def _rows(path: Path) -> list[list[str]]:
 def banks(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     world = _world()
     out = tmp_path_factory.mktemp("amlsim") / "banks"
-    return split_world(world / "nodes.csv", world / "transactions.csv", BANKS, out, SEED)
+    shares = split_world(world / "nodes.csv", world / "transactions.csv", BANKS, out, SEED)
+    return [share.folder for share in shares]
 
 
 # --- IBANs -------------------------------------------------------------------
@@ -139,16 +140,16 @@ def test_a_seed_gives_byte_identical_files_and_another_seed_another_split(
     again = split_world(
         WORLD / "nodes.csv", WORLD / "transactions.csv", BANKS, tmp_path / "a", SEED
     )
-    for first, second in zip(banks, again, strict=True):
+    for first, second in zip(banks, (share.folder for share in again), strict=True):
         for name in ("nodes.csv", "transactions.csv", "profile.yaml"):
             assert (first / name).read_bytes() == (second / name).read_bytes()
     other = split_world(WORLD / "nodes.csv", WORLD / "transactions.csv", BANKS, tmp_path / "b", 8)
-    assert (other[0] / "nodes.csv").read_bytes() != (banks[0] / "nodes.csv").read_bytes()
+    assert (other[0].folder / "nodes.csv").read_bytes() != (banks[0] / "nodes.csv").read_bytes()
 
 
 def test_counts_match_the_files_and_a_used_folder_is_refused(tmp_path: Path) -> None:
     world = _world()
-    shares = split_world_counted(world / "nodes.csv", world / "transactions.csv", 2, tmp_path / "o")
+    shares = split_world(world / "nodes.csv", world / "transactions.csv", 2, tmp_path / "o")
     for share in shares:
         nodes = _rows(share.folder / "nodes.csv")[1:]
         assert share.accounts == len(nodes)
